@@ -1,0 +1,23 @@
+// restore: verifies a backup file, then streams its records into the running
+// cluster through an entry node, with a window of batches in flight, the
+// failed-record list, a resumable checkpoint and a progress bar.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace cv::client {
+
+struct RestoreOptions {
+  std::string file;
+  int window = 16;
+  std::string policy = "newer";
+  bool resume = false;
+  int entry_node = -1;       // -1: the first live serving node
+  std::string checkpoint;    // default: FILE.restore-<cluster>
+  bool json = false;
+};
+
+int cmd_restore(const std::string& cluster, const RestoreOptions& o);
+
+}  // namespace cv::client

@@ -1,0 +1,75 @@
+// cluster down: asks the launcher to stop (SIGTERM) and waits for it; if the
+// launcher is gone or does not stop, kills what is left and removes the block.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <thread>
+
+#include "launcher/launcher.h"
+#include "shm/block.h"
+#include "shm/clock.h"
+
+namespace cv::launcher {
+
+namespace {
+constexpr uint64_t kDownTimeoutMs = 15000;
+
+// Reads the block of a cluster even if its launcher is gone (attach refuses
+// those), to find the pids to kill.
+std::vector<int> child_pids_of(const std::string& name) {
+  std::vector<int> pids;
+  namespace bip = boost::interprocess;
+  try {
+    bip::shared_memory_object shm(bip::open_only, shm::segment_name(name).c_str(), bip::read_only);
+    bip::offset_t size = 0;
+    if (!shm.get_size(size) || uint64_t(size) < sizeof(shm::BlockLayout)) return pids;
+    bip::mapped_region region(shm, bip::read_only, 0, sizeof(shm::BlockLayout));
+    auto* b = static_cast<const shm::BlockLayout*>(region.get_address());
+    if (b->header.magic != shm::kBlockMagic) return pids;
+    for (const auto& n : b->nodes)
+      if (n.pid.load() > 0) pids.push_back(n.pid.load());
+  } catch (...) {
+  }
+  return pids;
+}
+}  // namespace
+
+int cluster_down(const std::string& name) {
+  if (Status s = shm::validate_cluster_name(name); !s) {
+    fprintf(stderr, "cachevault: %s\n", s.message().c_str());
+    return 2;
+  }
+  std::unique_ptr<shm::Block> block;
+  Status s = shm::Block::attach(name, &block);
+  const bool segment_exists = std::filesystem::exists("/dev/shm/" + shm::segment_name(name));
+  if (!s) {
+    if (!segment_exists) {
+      fprintf(stderr, "cachevault: cluster '%s' is not running\n", name.c_str());
+      return 1;
+    }
+    for (int pid : child_pids_of(name))
+      if (shm::pid_alive(pid)) kill(pid, SIGKILL);
+    shm::Block::remove(name);
+    printf("cluster '%s' was not running; removed its stale block\n", name.c_str());
+    return 0;
+  }
+  const int launcher = block->layout().header.launcher_pid;
+  std::vector<int> children = child_pids_of(name);
+  kill(launcher, SIGTERM);
+  Deadline d = Deadline::in_ms(kDownTimeoutMs);
+  while (shm::pid_alive(launcher) && !d.passed()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (shm::pid_alive(launcher)) {
+    fprintf(stderr, "cachevault: the launcher of cluster '%s' (pid %d) did not stop in %llu s; killing it\n",
+            name.c_str(), launcher, static_cast<unsigned long long>(kDownTimeoutMs / 1000));
+    kill(launcher, SIGKILL);
+  }
+  for (int pid : children)
+    if (shm::pid_alive(pid)) kill(pid, SIGKILL);
+  shm::Block::remove(name);
+  printf("cluster '%s' down\n", name.c_str());
+  return 0;
+}
+
+}  // namespace cv::launcher

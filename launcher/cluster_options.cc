@@ -1,0 +1,114 @@
+// Validation of `cluster up` options.
+#include "launcher/cluster_options.h"
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <sstream>
+
+#include "shm/block.h"
+
+namespace cv::launcher {
+
+Status parse_bytes(const std::string& flag, const std::string& text, uint64_t* out) {
+  const std::string bad = flag + " '" + text + "' is not a size (use e.g. 1048576, 64K, 512M, 2G)";
+  if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) return Status::invalid(bad);
+  size_t pos = 0;
+  unsigned long long n = 0;
+  try {
+    n = std::stoull(text, &pos);
+  } catch (...) {
+    return Status::invalid(bad);
+  }
+  std::string unit = text.substr(pos);
+  for (auto& c : unit) c = char(std::toupper(static_cast<unsigned char>(c)));
+  uint64_t mul = 1;
+  if (unit.empty() || unit == "B") mul = 1;
+  else if (unit == "K" || unit == "KB" || unit == "KIB") mul = 1ull << 10;
+  else if (unit == "M" || unit == "MB" || unit == "MIB") mul = 1ull << 20;
+  else if (unit == "G" || unit == "GB" || unit == "GIB") mul = 1ull << 30;
+  else if (unit == "T" || unit == "TB" || unit == "TIB") mul = 1ull << 40;
+  else return Status::invalid(bad);
+  if (n > UINT64_MAX / mul) return Status::invalid(flag + " '" + text + "' is too large");
+  *out = n * mul;
+  return Status::ok();
+}
+
+static std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> parts;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) parts.push_back(item);
+  if (!s.empty() && s.back() == ',') parts.push_back("");
+  return parts;
+}
+
+Status build_config(const ClusterOptions& o, shm::ClusterConfig* c) {
+  std::memset(c, 0, sizeof *c);
+  if (Status s = shm::validate_cluster_name(o.name); !s) return s;
+  if (o.nodes < 1 || o.nodes > shm::kMaxServingNodes)
+    return Status::invalid("--nodes " + std::to_string(o.nodes) + " is out of range (1 to " +
+                           std::to_string(shm::kMaxServingNodes) + ")");
+  if (o.replicas < 1 || o.replicas > shm::kMaxReplicas)
+    return Status::invalid("--replicas " + std::to_string(o.replicas) + " is out of range (1 to " +
+                           std::to_string(shm::kMaxReplicas) + ")");
+  if (o.replicas > o.nodes)
+    return Status::invalid("--replicas " + std::to_string(o.replicas) + " is larger than --nodes " +
+                           std::to_string(o.nodes) + ": each replica needs its own node");
+  if (o.targets < 0 || o.targets > shm::kMaxTargets)
+    return Status::invalid("--targets " + std::to_string(o.targets) + " is out of range (0 to " +
+                           std::to_string(shm::kMaxTargets) + ")");
+  if (o.partitions < 1 || o.partitions > shm::kMaxPartitions)
+    return Status::invalid("--partitions " + std::to_string(o.partitions) + " is out of range (1 to " +
+                           std::to_string(shm::kMaxPartitions) + ")");
+  c->serving_nodes = uint32_t(o.nodes);
+  c->targets = uint32_t(o.targets);
+  c->replicas = uint32_t(o.replicas);
+  c->partitions = uint32_t(o.partitions);
+
+  for (int i = 0; i < o.nodes; ++i) c->weights[i] = 1.0;
+  if (!o.weights.empty()) {
+    auto parts = split_commas(o.weights);
+    if (int(parts.size()) != o.nodes)
+      return Status::invalid("--weights '" + o.weights + "' has " + std::to_string(parts.size()) +
+                             " values for " + std::to_string(o.nodes) + " nodes");
+    for (int i = 0; i < o.nodes; ++i) {
+      size_t pos = 0;
+      double w = 0;
+      try {
+        w = std::stod(parts[i], &pos);
+      } catch (...) {
+        pos = 0;
+      }
+      if (pos != parts[i].size() || parts[i].empty() || !std::isfinite(w) || w <= 0 || w > 1e6)
+        return Status::invalid("--weights value '" + parts[i] + "' must be a positive number");
+      c->weights[i] = w;
+    }
+  }
+  if (!o.target_quota.empty()) {
+    auto parts = split_commas(o.target_quota);
+    if (parts.size() != 1 && int(parts.size()) != o.targets)
+      return Status::invalid("--target-quota '" + o.target_quota + "' needs one size or one per target (" +
+                             std::to_string(o.targets) + ")");
+    for (int t = 0; t < o.targets; ++t) {
+      const std::string& p = parts.size() == 1 ? parts[0] : parts[t];
+      if (Status s = parse_bytes("--target-quota", p, &c->target_quota[t]); !s) return s;
+      if (c->target_quota[t] == 0) return Status::invalid("--target-quota must be larger than 0");
+    }
+  }
+  if (!o.node_memory.empty()) {
+    if (Status s = parse_bytes("--node-memory", o.node_memory, &c->node_memory); !s) return s;
+    if (c->node_memory == 0) return Status::invalid("--node-memory must be larger than 0");
+  }
+  std::error_code ec;
+  std::filesystem::path dir = o.dir.empty() ? std::filesystem::path("cachevault-data") / o.name
+                                            : std::filesystem::path(o.dir);
+  dir = std::filesystem::absolute(dir, ec).lexically_normal();
+  std::string d = dir.string();
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  if (d.size() >= shm::kPathBytes - 64) return Status::invalid("--dir '" + d + "' is too long");
+  std::strncpy(c->data_dir, d.c_str(), shm::kPathBytes - 1);
+  return Status::ok();
+}
+
+}  // namespace cv::launcher

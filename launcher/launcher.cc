@@ -1,0 +1,345 @@
+// cluster up: lock, stale-block replacement, daemonising, forking children,
+// readiness, supervision and teardown.
+#include "launcher/launcher.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "node/distribution.h"
+#include "shm/block.h"
+#include "shm/clock.h"
+#include "shm/failpoints.h"
+#include "shm/logging.h"
+#include "shm/table_access.h"
+
+namespace cv::launcher {
+
+namespace {
+
+constexpr uint64_t kReadyTimeoutMs = 20000;
+constexpr uint64_t kStopGraceMs = 5000;
+std::atomic<bool> g_stop{false};
+void on_term(int) { g_stop.store(true); }
+
+struct Child {
+  int slot;
+  std::string name;
+  pid_t pid;
+};
+
+// Forks and execs this binary as one cluster process. The child asks for
+// SIGTERM if the launcher dies, so no orphan outlives a killed launcher.
+pid_t spawn(const std::string& cluster, const char* role, int index) {
+  const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
+  const std::string idx = std::to_string(index);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid != 0) return pid;
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) _exit(1);
+  execl(exe.c_str(), exe.c_str(), "__serve", "--cluster", cluster.c_str(), "--role", role, "--index", idx.c_str(),
+        static_cast<char*>(nullptr));
+  _exit(127);
+}
+
+Status publish_initial_table(shm::BlockLayout& b) {
+  node::DistributionInput in;
+  in.partitions = int(b.config.partitions);
+  in.replicas = int(b.config.replicas);
+  for (uint32_t n = 0; n < b.config.serving_nodes; ++n) {
+    in.weights.push_back(b.config.weights[n]);
+    in.up.push_back(true);
+  }
+  node::DistributionTable table;
+  if (Status s = node::compute_distribution(in, &table); !s) return s;
+  shm::LockGuard g(b.lock, shm::kLockTimeoutMs);
+  if (!g.locked()) return Status::timeout("block lock");
+  shm::publish_table(b, table, b.config.replicas);
+  return Status::ok();
+}
+
+// A serving node died: recompute the table without it, moving only the
+// partitions it held.
+void republish_without_down_nodes(shm::Block& block) {
+  shm::BlockLayout& b = block.layout();
+  node::DistributionInput in;
+  in.partitions = int(b.config.partitions);
+  in.replicas = int(b.config.replicas);
+  int up = 0;
+  for (uint32_t n = 0; n < b.config.serving_nodes; ++n) {
+    in.weights.push_back(b.config.weights[n]);
+    bool is_up = shm::NodeState(b.nodes[n].state.load()) != shm::NodeState::kDown;
+    in.up.push_back(is_up);
+    up += is_up;
+  }
+  if (up < in.replicas) in.replicas = up;  // keep serving what can be served
+  if (in.replicas == 0) return;
+  shm::TableCopy prev;
+  shm::refresh_table(b, &prev);
+  node::DistributionTable prev_table(prev.owners.begin(), prev.owners.end()), next;
+  if (Status s = node::recompute_distribution(in, prev_table, int(prev.replicas), &next); !s) {
+    spdlog::error("recomputing the distribution table failed: {}", s.message());
+    return;
+  }
+  shm::LockGuard g(b.lock, shm::kLockTimeoutMs);
+  if (!g.locked()) return;
+  shm::publish_table(b, next, uint32_t(in.replicas));
+  spdlog::info("distribution table recomputed for {} live serving nodes (epoch {})", up, b.table.epoch.load());
+}
+
+std::string describe_exit(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return std::string("killed by signal ") + strsignal(WTERMSIG(status));
+  return "stopped";
+}
+
+void stop_children(shm::Block& block, std::vector<Child>& children) {
+  shm::BlockLayout& b = block.layout();
+  b.header.shutting_down.store(1);
+  block.notify_change();
+  for (auto& c : children)
+    if (c.pid > 0) kill(c.pid, SIGTERM);
+  Deadline d = Deadline::in_ms(kStopGraceMs);
+  size_t alive = children.size();
+  while (alive > 0 && !d.passed()) {
+    alive = 0;
+    for (auto& c : children) {
+      if (c.pid <= 0) continue;
+      int st = 0;
+      if (waitpid(c.pid, &st, WNOHANG) == c.pid) {
+        b.nodes[c.slot].state.store(uint32_t(shm::NodeState::kDown));
+        c.pid = 0;
+      } else {
+        ++alive;
+      }
+    }
+    if (alive) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (auto& c : children) {
+    if (c.pid <= 0) continue;
+    spdlog::warn("{} did not stop within {} ms; killing it", c.name, kStopGraceMs);
+    kill(c.pid, SIGKILL);
+    waitpid(c.pid, nullptr, 0);
+  }
+}
+
+// Reaps children that died; marks them down; returns true if a serving node died.
+bool reap(shm::Block& block, std::vector<Child>& children) {
+  bool serving_died = false;
+  int st = 0;
+  pid_t pid;
+  while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+    for (auto& c : children) {
+      if (c.pid != pid) continue;
+      shm::NodeSlot& slot = block.layout().nodes[c.slot];
+      slot.exit_status.store(st);
+      slot.state.store(uint32_t(shm::NodeState::kDown));
+      spdlog::error("{} (pid {}) {}; marked down", c.name, pid, describe_exit(st));
+      serving_died |= c.slot < shm::kMaxServingNodes;
+      c.pid = 0;
+    }
+  }
+  if (serving_died) republish_without_down_nodes(block);
+  block.notify_change();
+  return serving_died;
+}
+
+// Sends a line to the `cluster up --detach` caller waiting on the pipe.
+void tell_parent(int fd, const std::string& line) {
+  if (fd < 0) return;
+  std::string l = line + "\n";
+  ssize_t ignored = write(fd, l.data(), l.size());
+  (void)ignored;
+  close(fd);
+}
+
+int supervise(const ClusterOptions& o, const shm::ClusterConfig& config, int ready_fd) {
+  const std::string& name = o.name;
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) {
+    tell_parent(ready_fd, "error: cannot create --dir " + std::string(config.data_dir) + ": " + ec.message());
+    return 1;
+  }
+  chmod(config.data_dir, 0700);
+  if (Status s = init_process_logger("launcher", config.data_dir, ready_fd < 0); !s) {
+    tell_parent(ready_fd, "error: " + s.message());
+    return 1;
+  }
+  if (Status s = init_failpoints("launcher"); !s) {
+    tell_parent(ready_fd, "error: " + s.message());
+    return 2;
+  }
+  std::unique_ptr<shm::Block> block;
+  if (Status s = shm::Block::create(name, config, getpid(), &block); !s) {
+    tell_parent(ready_fd, "error: " + s.message());
+    return 1;
+  }
+  shm::BlockLayout& b = block->layout();
+  if (Status s = publish_initial_table(b); !s) {
+    shm::Block::remove(name);
+    tell_parent(ready_fd, "error: " + s.message());
+    return 1;
+  }
+  signal(SIGTERM, on_term);
+  signal(SIGINT, on_term);
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::vector<Child> children;
+  auto start = [&](int slot, const char* role, int index, shm::Role r) {
+    b.nodes[slot].role.store(uint32_t(r));
+    b.nodes[slot].state.store(uint32_t(shm::NodeState::kStarting));
+    std::string cname = std::string(r == shm::Role::kServing ? "node" : "target") + std::to_string(index);
+    if (failpoint(kFpLauncherSpawn)) return;
+    pid_t pid = spawn(name, role, index);
+    b.nodes[slot].pid.store(pid);
+    children.push_back({slot, cname, pid});
+    spdlog::info("started {} as pid {}", cname, pid);
+  };
+  for (uint32_t n = 0; n < config.serving_nodes; ++n) start(int(n), "serving", int(n), shm::Role::kServing);
+  for (uint32_t t = 0; t < config.targets; ++t)
+    start(shm::kFirstTargetMailbox + int(t), "target", int(t), shm::Role::kTarget);
+
+  // Readiness: every child reports up, or one dies, or the deadline passes.
+  Deadline ready_by = Deadline::in_ms(kReadyTimeoutMs);
+  std::string failure;
+  for (;;) {
+    const uint32_t seen = b.header.change_seq.load();
+    size_t up = 0;
+    for (auto& c : children) {
+      auto st = shm::NodeState(b.nodes[c.slot].state.load());
+      if (st == shm::NodeState::kUp) ++up;
+      if (st == shm::NodeState::kDown) failure = c.name + " died while starting (see " +
+                                                 std::string(config.data_dir) + "/logs/" + c.name + ".log)";
+    }
+    if (children.size() != config.serving_nodes + config.targets) failure = "a process could not be started";
+    if (!failure.empty() || up == children.size()) break;
+    if (ready_by.passed() || g_stop.load()) {
+      failure = "processes were not ready within " + std::to_string(kReadyTimeoutMs / 1000) + " s";
+      break;
+    }
+    reap(*block, children);
+    block->wait_change(seen, 20);
+  }
+  if (!failure.empty()) {
+    spdlog::error("cluster '{}' failed to start: {}", name, failure);
+    stop_children(*block, children);
+    shm::Block::remove(name);
+    tell_parent(ready_fd, "error: cluster '" + name + "' failed to start: " + failure);
+    return 1;
+  }
+  spdlog::info("cluster '{}' up: {} serving nodes, {} targets, R={}, P={}", name, config.serving_nodes,
+               config.targets, config.replicas, config.partitions);
+  tell_parent(ready_fd, "ok");
+  if (ready_fd < 0)
+    fprintf(stdout, "cluster '%s' up: %u serving nodes, %u targets (Ctrl-C stops it)\n", name.c_str(),
+            config.serving_nodes, config.targets);
+  fflush(stdout);
+
+  while (!g_stop.load()) {
+    reap(*block, children);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  spdlog::info("cluster '{}' stopping", name);
+  stop_children(*block, children);
+  shm::Block::remove(name);
+  spdlog::info("cluster '{}' stopped", name);
+  return 0;
+}
+
+}  // namespace
+
+std::string launcher_lock_path(const std::string& name) { return "/dev/shm/cachevault." + name + ".lock"; }
+
+int cluster_up(const ClusterOptions& o) {
+  shm::ClusterConfig config;
+  if (Status s = build_config(o, &config); !s) {
+    fprintf(stderr, "cachevault: %s\n", s.message().c_str());
+    return 2;
+  }
+  const std::string lock_path = launcher_lock_path(o.name);
+  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0) {
+    fprintf(stderr, "cachevault: cannot open lock file %s: %s\n", lock_path.c_str(), strerror(errno));
+    return 1;
+  }
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    fprintf(stderr, "cachevault: cluster '%s' is already running (its launcher holds %s)\n", o.name.c_str(),
+            lock_path.c_str());
+    return 1;
+  }
+  // We hold the lock, so any block of this name is left from a launcher that
+  // died without cleaning up.
+  {
+    std::unique_ptr<shm::Block> stale;
+    Status s = shm::Block::attach(o.name, &stale);
+    bool exists = s || s.code() != Code::kNotFound || std::filesystem::exists("/dev/shm/" + shm::segment_name(o.name));
+    if (exists) {
+      if (stale) {
+        // Children of a killed launcher get SIGTERM from the kernel; make
+        // sure none lingers holding the old block.
+        for (int i = 0; i < shm::kMaxServingNodes + shm::kMaxTargets; ++i) {
+          int pid = stale->layout().nodes[i].pid.load();
+          if (pid > 0 && shm::pid_alive(pid)) kill(pid, SIGKILL);
+        }
+      }
+      shm::Block::remove(o.name);
+      fprintf(stderr, "cachevault: replaced the stale block of cluster '%s' left by a launcher that died\n",
+              o.name.c_str());
+    }
+  }
+  if (!o.detach) return supervise(o, config, -1);
+
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) {
+    fprintf(stderr, "cachevault: pipe: %s\n", strerror(errno));
+    return 1;
+  }
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    fprintf(stderr, "cachevault: fork: %s\n", strerror(errno));
+    return 1;
+  }
+  if (pid == 0) {
+    close(pipefd[0]);
+    setsid();
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, 0);
+    dup2(devnull, 1);
+    dup2(devnull, 2);
+    if (devnull > 2) close(devnull);
+    _exit(supervise(o, config, pipefd[1]));
+  }
+  close(pipefd[1]);
+  close(lock_fd);  // the daemon keeps its own reference to the lock
+  std::string answer;
+  char buf[512];
+  ssize_t n;
+  while ((n = read(pipefd[0], buf, sizeof buf)) > 0) answer.append(buf, size_t(n));
+  close(pipefd[0]);
+  if (answer.rfind("ok", 0) == 0) {
+    printf("cluster '%s' up: %u serving nodes, %u targets, replicas %u, partitions %u, dir %s\n", o.name.c_str(),
+           config.serving_nodes, config.targets, config.replicas, config.partitions, config.data_dir);
+    return 0;
+  }
+  if (answer.rfind("error: ", 0) == 0) answer = answer.substr(7);
+  while (!answer.empty() && answer.back() == '\n') answer.pop_back();
+  fprintf(stderr, "cachevault: %s\n", answer.empty() ? "the launcher died while starting" : answer.c_str());
+  return 1;
+}
+
+}  // namespace cv::launcher

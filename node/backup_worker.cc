@@ -1,0 +1,252 @@
+// BackupWorker: schedule creation, hot backup and transfer to the target.
+#include "node/backup_worker.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <tbb/parallel_sort.h>
+
+#include "shm/backup_reader.h"
+#include "shm/backup_writer.h"
+#include "shm/clock.h"
+#include "shm/failpoints.h"
+#include "shm/schedule_ops.h"
+
+namespace cv::node {
+
+namespace {
+
+// Copies `src` into a new file at `dst` through a shared writable mapping.
+// The space is reserved first: a write through a mapping on a full disk is a
+// SIGBUS, not an error. Not fsynced: copies can be re-sent until the
+// schedule completes, and only the consolidated file must be durable.
+Status copy_through_mapping(const char* src, size_t size, const std::string& dst) {
+  const std::string tmp = dst + ".tmp";
+  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return errno_status("open", tmp, errno);
+  if (int rc = posix_fallocate(fd, 0, off_t(size)); rc != 0) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return errno_status("posix_fallocate", tmp, rc);
+  }
+  void* map = size ? mmap(nullptr, size, PROT_WRITE, MAP_SHARED, fd, 0) : nullptr;
+  if (size && map == MAP_FAILED) {
+    int e = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return errno_status("mmap", tmp, e);
+  }
+  if (size) {
+    std::memcpy(map, src, size);
+    munmap(map, size);
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), dst.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    return errno_status("rename", tmp, e);
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+BackupWorker::BackupWorker(shm::Block& block, int node_id, RecordStore& store)
+    : block_(block), b_(block.layout()), id_(node_id), store_(store) {}
+
+BackupWorker::~BackupWorker() { stop(); }
+
+void BackupWorker::stop() {
+  if (worker_.joinable()) worker_.join();
+}
+
+Status BackupWorker::create_schedule(const std::string& out_dir, uint64_t* id) {
+  if (!out_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+    if (ec) return Status::invalid("--out " + out_dir + ": " + ec.message());
+    if (access(out_dir.c_str(), W_OK) != 0) return errno_status("write to --out", out_dir, errno);
+  }
+  Status s = shm::create_schedule(block_, out_dir, id_, id);
+  if (!s) return s;
+  spdlog::info("node {}: backup {} created (table epoch {})", id_, *id, b_.table.epoch.load());
+  block_.notify_change();
+  failpoint(kFpScheduleCreated);
+  return s;
+}
+
+void BackupWorker::poll() {
+  for (int i = 0; i < shm::kMaxSchedules; ++i) {
+    shm::ScheduleSlot& s = b_.schedules[i];
+    const uint64_t sid = s.id;
+    if (sid == 0) continue;
+    const auto st = shm::ScheduleState(s.state.load());
+    if (shm::schedule_active(st) && !shm::target_up(b_, int(s.target))) {
+      shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+      if (g.locked() && s.id == sid && shm::schedule_active(shm::ScheduleState(s.state.load())) &&
+          !shm::target_up(b_, int(s.target))) {
+        spdlog::warn("node {}: backup {}: target{} is down; failing over", id_, sid, s.target);
+        shm::fail_over_locked(b_, s, Code::kPeerDown, "target" + std::to_string(s.target) + " is down");
+        block_.notify_change();
+      }
+    }
+    if (st == shm::ScheduleState::kEnable && !busy_.load()) {
+      shm::ScheduleEntry& e = s.entries[id_];
+      const auto es = shm::EntryState(e.state.load());
+      const bool first = es == shm::EntryState::kPending;
+      const bool again = es == shm::EntryState::kSent && e.send_round != s.round;
+      if (!first && !again) continue;
+      stop();
+      busy_.store(true);
+      if (first) {
+        e.state.store(uint32_t(shm::EntryState::kSnapshotting));
+        // The snapshot instant: taken here, on the thread that applies
+        // writes, between two requests.
+        store_.begin_snapshot();
+        block_.notify_change();
+        worker_ = std::thread([this, i, sid] { snapshot_and_send(i, sid); });
+      } else {
+        worker_ = std::thread([this, i, sid] { resend(i, sid); });
+      }
+    }
+    if (!shm::schedule_active(st) && sid > cleaned_through_ && !busy_.load()) {
+      std::error_code ec;
+      std::filesystem::remove(shm::local_copy_path(b_, id_, sid), ec);
+      cleaned_through_ = sid;
+    }
+  }
+}
+
+void BackupWorker::snapshot_and_send(int slot, uint64_t sid) {
+  shm::ScheduleSlot& s = b_.schedules[slot];
+  shm::ScheduleEntry& e = s.entries[id_];
+  const uint64_t t0 = mono_ns();
+  auto fail_entry = [&](const std::string& why) {
+    spdlog::error("node {}: backup {}: {}", id_, sid, why);
+    shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+    if (s.id == sid) e.state.store(uint32_t(shm::EntryState::kFailed));
+    block_.notify_change();
+    busy_.store(false);
+  };
+  if (failpoint(kFpSnapshotStart)) {
+    store_.end_snapshot();
+    return fail_entry("snapshot failed (failpoint)");
+  }
+  SnapshotRecords snap;
+  snap.entries.reserve(store_.records() + 1024);
+  snap.arena.reserve(store_.bytes() + 1024);
+  for (uint32_t p = 0; p < store_.partitions(); ++p) store_.capture(p, &snap);
+  store_.end_snapshot();
+  tbb::parallel_sort(snap.entries.begin(), snap.entries.end(),
+                     [&snap](const SnapshotRecords::Entry& a, const SnapshotRecords::Entry& b) {
+                       return snap.key(a) < snap.key(b);
+                     });
+  std::error_code ec;
+  std::filesystem::create_directories(shm::node_dir(b_, id_), ec);
+  const std::string path = shm::local_copy_path(b_, id_, sid);
+  fmt::FileHeaderInfo info;
+  info.kind = fmt::kNodeCopy;
+  info.backup_id = sid;
+  info.node_id = uint32_t(id_);
+  info.source_nodes = s.nodes;
+  info.source_replicas = s.replicas;
+  info.source_partitions = s.partitions;
+  info.created_ns = s.created_ns;
+  std::unique_ptr<fmt::BackupWriter> w;
+  Status st = fmt::BackupWriter::create(path, info, &w);
+  for (size_t i = 0; st && i < snap.entries.size(); ++i) {
+    const auto& en = snap.entries[i];
+    st = w->add(fmt::RecordView{snap.key(en), snap.value(en), en.version, en.timestamp, en.tombstone});
+  }
+  if (st) st = w->finish(false);
+  if (!st) return fail_entry("writing the local copy failed: " + st.message());
+  e.records = snap.entries.size();
+  e.snapshot_ns = mono_ns() - t0;
+  spdlog::info("node {}: backup {}: hot backup of {} records in {:.1f} ms", id_, sid, e.records,
+               double(e.snapshot_ns) / 1e6);
+  snap = SnapshotRecords{};  // free before sending
+  if (failpoint(kFpSnapshotEnd)) return fail_entry("snapshot failed (failpoint)");
+  resend(slot, sid);
+}
+
+void BackupWorker::resend(int slot, uint64_t sid) {
+  shm::ScheduleSlot& s = b_.schedules[slot];
+  shm::ScheduleEntry& e = s.entries[id_];
+  const std::string path = shm::local_copy_path(b_, id_, sid);
+  std::unique_ptr<fmt::BackupReader> copy;
+  Status st = fmt::BackupReader::open(path, &copy);
+  for (int attempt = 0; st && attempt < 2 * shm::kMaxTargets + 2; ++attempt) {
+    uint32_t target, round;
+    {
+      shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+      if (!g.locked()) {
+        st = Status::timeout("block lock");
+        break;
+      }
+      if (s.id != sid || shm::ScheduleState(s.state.load()) != shm::ScheduleState::kEnable) break;
+      target = s.target;
+      round = s.round;
+      // Reserve the copy's size against the target's quota.
+      const uint64_t quota = b_.config.target_quota[target];
+      auto& used = b_.nodes[shm::kFirstTargetMailbox + target].used_bytes;
+      if (quota && used.load() + copy->size() > quota) {
+        spdlog::warn("node {}: backup {}: target{} quota of {} bytes is full", id_, sid, target, quota);
+        shm::fail_over_locked(b_, s, Code::kFull,
+                              "target" + std::to_string(target) + " quota of " + std::to_string(quota) + " bytes");
+        block_.notify_change();
+        continue;
+      }
+      used.fetch_add(copy->size());
+      e.state.store(uint32_t(shm::EntryState::kSending));
+    }
+    block_.notify_change();
+    const uint64_t t0 = mono_ns();
+    Status sent = failpoint(kFpSendStart) ? Status::io_error("send failed (failpoint)") : Status::ok();
+    std::error_code ec;
+    std::filesystem::create_directories(shm::incoming_dir(b_, int(target), sid), ec);
+    if (sent && ec) sent = Status::io_error("mkdir " + shm::incoming_dir(b_, int(target), sid) + ": " + ec.message());
+    if (sent) sent = copy_through_mapping(copy->data(), copy->size(), shm::incoming_copy_path(b_, int(target), sid, id_));
+    shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+    if (!g.locked()) {
+      st = Status::timeout("block lock");
+      break;
+    }
+    if (!sent) b_.nodes[shm::kFirstTargetMailbox + target].used_bytes.fetch_sub(copy->size());
+    if (s.id != sid || shm::ScheduleState(s.state.load()) != shm::ScheduleState::kEnable) break;
+    if (s.round != round) continue;  // failed over while sending: send again
+    if (!sent && sent.code() == Code::kFull) {
+      spdlog::warn("node {}: backup {}: target{} is full: {}", id_, sid, target, sent.message());
+      shm::fail_over_locked(b_, s, Code::kFull, sent.message());
+      block_.notify_change();
+      continue;
+    }
+    if (!sent) {
+      st = sent;
+      break;
+    }
+    e.bytes = copy->size();
+    e.transfer_ns = mono_ns() - t0;
+    e.sent_to_target = target;
+    e.send_round = round;
+    e.state.store(uint32_t(shm::EntryState::kSent));
+    block_.notify_change();
+    spdlog::info("node {}: backup {}: sent {} bytes to target{} in {:.1f} ms", id_, sid, e.bytes, target,
+                 double(e.transfer_ns) / 1e6);
+    break;
+  }
+  if (!st) {
+    spdlog::error("node {}: backup {}: sending the copy failed: {}", id_, sid, st.message());
+    shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+    if (s.id == sid) e.state.store(uint32_t(shm::EntryState::kFailed));
+    block_.notify_change();
+  }
+  failpoint(kFpSendEnd);
+  busy_.store(false);
+}
+
+}  // namespace cv::node

@@ -1,0 +1,110 @@
+// RecordStore: apply with policies, reads, and the copy-aside snapshot.
+#include "node/record_store.h"
+
+namespace cv::node {
+
+RecordStore::RecordStore(uint32_t partitions, uint64_t memory_cap) : memory_cap_(memory_cap) {
+  shards_.reserve(partitions);
+  for (uint32_t i = 0; i < partitions; ++i) shards_.push_back(std::make_unique<Shard>());
+}
+
+RecordStore::Apply RecordStore::apply(uint32_t partition, std::string_view key, std::string_view value,
+                                      uint64_t version, uint64_t timestamp, bool tombstone, shm::Policy policy,
+                                      StoredRecord* existing) {
+  Shard& s = *shards_[partition];
+  std::lock_guard lk(s.mu);
+  auto it = s.map.find(std::string(key));
+  if (it != s.map.end()) {
+    const StoredRecord& old = it->second;
+    bool keep_old = false;
+    switch (policy) {
+      case shm::Policy::kNewer: keep_old = !newer(version, timestamp, old.version, old.timestamp); break;
+      case shm::Policy::kOverwrite: keep_old = false; break;
+      case shm::Policy::kSkipExisting: keep_old = !old.tombstone; break;
+    }
+    if (keep_old) {
+      if (existing) *existing = old;
+      return Apply::kStale;
+    }
+  }
+  const uint64_t old_bytes = it == s.map.end() ? 0 : key.size() + it->second.value.size();
+  const uint64_t new_bytes = key.size() + value.size();
+  if (memory_cap_ && new_bytes > old_bytes &&
+      bytes_.load(std::memory_order_relaxed) + (new_bytes - old_bytes) > memory_cap_)
+    return Apply::kFull;
+
+  const uint64_t seq = write_seq_.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (it == s.map.end()) {
+    it = s.map.emplace(std::string(key), StoredRecord{}).first;
+    records_.fetch_add(1, std::memory_order_relaxed);
+  } else if (snapshot_active_.load(std::memory_order_acquire) &&
+             s.captured_epoch < snapshot_epoch_.load(std::memory_order_relaxed) &&
+             it->second.seq <= snapshot_seq_.load(std::memory_order_relaxed)) {
+    // The snapshot has not copied this shard yet and the old value is what
+    // the node held at the snapshot instant: keep it aside (once per key).
+    s.preimages.try_emplace(it->first, it->second);
+  }
+  StoredRecord& r = it->second;
+  r.value.assign(value);
+  r.version = version;
+  r.timestamp = timestamp;
+  r.seq = seq;
+  r.tombstone = tombstone;
+  bytes_.fetch_add(new_bytes, std::memory_order_relaxed);
+  bytes_.fetch_sub(old_bytes, std::memory_order_relaxed);
+  return Apply::kApplied;
+}
+
+std::optional<StoredRecord> RecordStore::get(uint32_t partition, std::string_view key) const {
+  const Shard& s = *shards_[partition];
+  std::lock_guard lk(s.mu);
+  auto it = s.map.find(std::string(key));
+  if (it == s.map.end()) return std::nullopt;
+  return it->second;
+}
+
+void RecordStore::for_each(uint32_t partition,
+                           const std::function<void(std::string_view, const StoredRecord&)>& fn) const {
+  const Shard& s = *shards_[partition];
+  std::lock_guard lk(s.mu);
+  for (const auto& [k, r] : s.map) fn(k, r);
+}
+
+void RecordStore::begin_snapshot() {
+  snapshot_seq_.store(write_seq_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  snapshot_epoch_.fetch_add(1, std::memory_order_relaxed);
+  snapshot_active_.store(true, std::memory_order_release);
+}
+
+void RecordStore::capture(uint32_t partition, SnapshotRecords* out) {
+  Shard& s = *shards_[partition];
+  const uint64_t snap_seq = snapshot_seq_.load(std::memory_order_relaxed);
+  auto emit = [out](std::string_view k, const StoredRecord& r) {
+    SnapshotRecords::Entry e{out->arena.size(), uint32_t(k.size()), uint32_t(r.value.size()),
+                             r.version,         r.timestamp,        r.tombstone};
+    out->arena.append(k);
+    out->arena.append(r.value);
+    out->entries.push_back(e);
+  };
+  std::lock_guard lk(s.mu);
+  for (const auto& [k, r] : s.map) {
+    auto pre = s.preimages.find(k);
+    if (pre != s.preimages.end())
+      emit(k, pre->second);
+    else if (r.seq <= snap_seq)
+      emit(k, r);
+    // else: the key first appeared after the snapshot instant.
+  }
+  s.preimages.clear();
+  s.captured_epoch = snapshot_epoch_.load(std::memory_order_relaxed);
+}
+
+void RecordStore::end_snapshot() {
+  snapshot_active_.store(false, std::memory_order_release);
+  for (auto& sp : shards_) {
+    std::lock_guard lk(sp->mu);
+    sp->preimages.clear();
+  }
+}
+
+}  // namespace cv::node

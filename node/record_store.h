@@ -1,0 +1,98 @@
+// RecordStore: a serving node's records, sharded by partition, each shard
+// behind its own mutex so the hot-backup thread can copy one partition while
+// the request loop keeps writing the others. Supports a point-in-time
+// snapshot without stopping writes: after begin_snapshot(), the first write
+// to a record of a not-yet-copied shard keeps the record's old value aside.
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "shm/messages.h"
+
+namespace cv::node {
+
+struct StoredRecord {
+  std::string value;
+  uint64_t version = 0;
+  uint64_t timestamp = 0;
+  uint64_t seq = 0;  // node-local write order, for the snapshot instant
+  bool tombstone = false;
+};
+
+// (version, timestamp) ordering: true if a is newer than b.
+inline bool newer(uint64_t av, uint64_t at, uint64_t bv, uint64_t bt) {
+  return av != bv ? av > bv : at > bt;
+}
+
+// Records of one snapshot: keys and values packed in one arena, sorted by key.
+struct SnapshotRecords {
+  struct Entry {
+    uint64_t offset;  // into arena: key bytes then value bytes
+    uint32_t key_len;
+    uint32_t value_len;
+    uint64_t version;
+    uint64_t timestamp;
+    bool tombstone;
+  };
+  std::string arena;
+  std::vector<Entry> entries;
+  std::string_view key(const Entry& e) const { return {arena.data() + e.offset, e.key_len}; }
+  std::string_view value(const Entry& e) const { return {arena.data() + e.offset + e.key_len, e.value_len}; }
+};
+
+class RecordStore {
+ public:
+  enum class Apply { kApplied, kStale, kFull };
+
+  RecordStore(uint32_t partitions, uint64_t memory_cap);
+
+  // Stores the record if the policy lets it; on kStale, *existing holds what
+  // was kept. A write that would take the node past its memory cap is kFull.
+  Apply apply(uint32_t partition, std::string_view key, std::string_view value, uint64_t version,
+              uint64_t timestamp, bool tombstone, shm::Policy policy, StoredRecord* existing);
+  // The record for a key, tombstones included.
+  std::optional<StoredRecord> get(uint32_t partition, std::string_view key) const;
+  // Calls fn for every record of one partition (under its shard lock).
+  void for_each(uint32_t partition,
+                const std::function<void(std::string_view, const StoredRecord&)>& fn) const;
+
+  uint64_t records() const { return records_.load(std::memory_order_relaxed); }
+  uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  uint32_t partitions() const { return uint32_t(shards_.size()); }
+
+  // Marks the snapshot instant. REQUIRES: called from the thread that writes.
+  void begin_snapshot();
+  // Appends the partition's records as of the snapshot instant to out.
+  void capture(uint32_t partition, SnapshotRecords* out);
+  // Ends the snapshot; drops any kept old values.
+  void end_snapshot();
+
+ private:
+  struct Shard {
+    mutable std::mutex mu;
+    std::unordered_map<std::string, StoredRecord> map;
+    std::unordered_map<std::string, StoredRecord> preimages;  // old values kept for the snapshot
+    uint64_t captured_epoch = 0;
+  };
+
+  std::vector<std::unique_ptr<Shard>> shards_;
+  const uint64_t memory_cap_;
+  std::atomic<uint64_t> records_{0};
+  std::atomic<uint64_t> bytes_{0};
+  std::atomic<uint64_t> write_seq_{0};
+  std::atomic<bool> snapshot_active_{false};
+  std::atomic<uint64_t> snapshot_epoch_{0};
+  std::atomic<uint64_t> snapshot_seq_{0};
+};
+
+}  // namespace cv::node

@@ -1,0 +1,461 @@
+// ServingNode request loop and write coordination.
+#include "node/serving_node.h"
+
+#include <spdlog/spdlog.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "node/backup_worker.h"
+#include "node/distribution.h"
+#include "shm/clock.h"
+#include "shm/failpoints.h"
+#include "shm/logging.h"
+
+namespace cv::node {
+
+using shm::BatchBuilder;
+using shm::BatchReader;
+using shm::MsgType;
+using shm::RecStatus;
+using shm::WireRecord;
+using shm::WireResult;
+
+namespace {
+constexpr uint64_t kReplicaTimeoutMs = 2000;
+constexpr uint64_t kReplySendTimeoutMs = 2000;
+constexpr int kMaxVersionRetries = 3;
+
+bool is_failure(RecStatus s) { return s != RecStatus::kOk && s != RecStatus::kStale; }
+
+// Folds a replica's answer into a record's status: any failure wins, then
+// "applied somewhere" beats "stale everywhere".
+RecStatus combine(RecStatus a, RecStatus b) {
+  if (is_failure(a)) return a;
+  if (is_failure(b)) return b;
+  return (a == RecStatus::kOk || b == RecStatus::kOk) ? RecStatus::kOk : RecStatus::kStale;
+}
+
+RecStatus from_apply(RecordStore::Apply a) {
+  switch (a) {
+    case RecordStore::Apply::kApplied: return RecStatus::kOk;
+    case RecordStore::Apply::kStale: return RecStatus::kStale;
+    case RecordStore::Apply::kFull: return RecStatus::kFull;
+  }
+  return RecStatus::kBadRequest;
+}
+}  // namespace
+
+ServingNode::ServingNode(shm::Block& block, int id)
+    : block_(block),
+      b_(block.layout()),
+      id_(id),
+      store_(block.layout().config.partitions, block.layout().config.node_memory),
+      link_(block, id, 0),
+      inbox_(&block.layout().mailboxes[id], block.ring(id)) {
+  backup_ = std::make_unique<BackupWorker>(block, id, store_);
+}
+
+ServingNode::~ServingNode() = default;
+
+bool ServingNode::node_up(int node) const {
+  return shm::NodeState(b_.nodes[node].state.load(std::memory_order_relaxed)) == shm::NodeState::kUp;
+}
+
+int ServingNode::run(const std::atomic<bool>& stop) {
+  inbox_.open_for(getpid());
+  link_.set_generation(b_.mailboxes[id_].generation.load());
+  shm::refresh_table(b_, &table_);
+  shm::NodeSlot& me = b_.nodes[id_];
+  me.heartbeat_ns.store(mono_ns());
+  me.state.store(uint32_t(shm::NodeState::kUp));
+  block_.notify_change();
+  spdlog::info("serving node {} up, pid {}, {} partitions", id_, getpid(), b_.config.partitions);
+  auto handler = [this](const shm::MsgHeader& h, std::string_view p) { handle(h, p); };
+  while (!stop.load(std::memory_order_relaxed) && !b_.header.shutting_down.load(std::memory_order_relaxed)) {
+    size_t n = inbox_.drain(handler);
+    if (mono_ns() - last_tick_ns_ > 20'000'000ull) tick();
+    if (n == 0) inbox_.wait(pending_.empty() ? 50'000'000ull : 5'000'000ull);
+  }
+  backup_->stop();
+  spdlog::info("serving node {} stopping: {} records, {} bytes", id_, store_.records(), store_.bytes());
+  return 0;
+}
+
+void ServingNode::handle(const shm::MsgHeader& h, std::string_view payload) {
+  switch (MsgType(h.type)) {
+    case MsgType::kWrite: on_write(h, payload); break;
+    case MsgType::kReplicate: on_replicate(h, payload); break;
+    case MsgType::kReplicateReply: on_replicate_reply(h, payload); break;
+    case MsgType::kGet: on_get(h, payload); break;
+    case MsgType::kScan: on_scan(h, payload); break;
+    case MsgType::kBackupRequest: on_backup_request(h, payload); break;
+    default: spdlog::warn("node {}: ignoring message type {} from mailbox {}", id_, h.type, h.from); break;
+  }
+}
+
+void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
+  BatchReader rd(payload);
+  if (!rd.ok()) return;
+  const auto mode = shm::WriteMode(rd.header().mode);
+  const auto policy = shm::Policy(rd.header().policy);
+  if (mode == shm::WriteMode::kKeep && rd.header().tag != 0 && rd.header().tag != last_restore_tag_)
+    rebalance_for_restore(rd.header().tag);
+  shm::refresh_table(b_, &table_);
+
+  const uint64_t op_id = next_op_++;
+  PendingWrite op{h.from, h.from_generation, h.request_id, mode, policy};
+  op.results.resize(rd.header().count);
+  if (mode == shm::WriteMode::kAssign) {
+    op.payload.assign(payload);
+    op.record_offset.resize(rd.header().count);
+    op.retries.resize(rd.header().count);
+  }
+  std::vector<BatchBuilder> builders(table_.owners.empty() ? 0 : shm::kMaxServingNodes);
+  std::vector<std::vector<uint32_t>> indices(builders.size());
+  for (auto& bb : builders) bb.reset(shm::WriteMode::kKeep, mode == shm::WriteMode::kAssign ? shm::Policy::kNewer : policy, 0);
+
+  WireRecord r;
+  std::string_view key, value;
+  uint32_t i = 0;
+  size_t before = sizeof(shm::BatchHeader);
+  const bool forwarding_fails = failpoint(mode == shm::WriteMode::kKeep ? kFpRestoreEntryForward : kFpNodeForward);
+  for (; i < op.results.size() && rd.next(&r, &key, &value); ++i) {
+    if (mode == shm::WriteMode::kAssign) op.record_offset[i] = uint32_t(before);
+    before += sizeof(WireRecord) + key.size() + value.size();
+    WireResult& res = op.results[i];
+    res.index = r.index;
+    if (key.empty() || key.size() > shm::kMaxKeyBytes || value.size() > shm::kMaxValueBytes || table_.owners.empty()) {
+      res.status = uint8_t(RecStatus::kBadRequest);
+      continue;
+    }
+    const uint32_t p = partition_of(key, table_.partitions);
+    const auto& owners = table_.owners[p];
+    const bool tomb = r.op == uint8_t(shm::RecOp::kDelete);
+    bool self_owner = false;
+    for (uint32_t k = 0; k < table_.replicas; ++k) self_owner |= owners[k] == id_;
+    RecStatus st = RecStatus::kOk;
+    if (mode == shm::WriteMode::kAssign) {
+      if (owners[0] != id_) {
+        res.status = uint8_t(RecStatus::kWrongNode);
+        continue;
+      }
+      auto old = store_.get(p, key);
+      r.version = old ? old->version + 1 : 1;
+      r.timestamp = std::max(wall_ns(), old ? old->timestamp + 1 : 0);
+      st = from_apply(store_.apply(p, key, value, r.version, r.timestamp, tomb, shm::Policy::kOverwrite, nullptr));
+    } else if (self_owner) {
+      StoredRecord existing;
+      auto a = store_.apply(p, key, value, r.version, r.timestamp, tomb, policy, &existing);
+      st = from_apply(a);
+    }
+    res.version = r.version;
+    res.timestamp = r.timestamp;
+    res.status = uint8_t(st);
+    if (is_failure(st)) continue;
+    for (uint32_t k = 0; k < table_.replicas; ++k) {
+      const int o = owners[k];
+      if (o == id_) continue;
+      if (!node_up(o) || forwarding_fails) {
+        res.status = uint8_t(combine(RecStatus(res.status), RecStatus::kNodeDown));
+        continue;
+      }
+      WireRecord fw = r;
+      fw.index = i;
+      builders[o].add(fw, key, value);
+      indices[o].push_back(i);
+    }
+  }
+  requests_ += op.results.size();
+  op.deadline_ns = mono_ns() + kReplicaTimeoutMs * 1'000'000ull;
+  auto [it, _] = pending_.emplace(op_id, std::move(op));
+  forward(op_id, it->second, builders, indices);
+  finish_if_done(op_id);
+}
+
+void ServingNode::forward(uint64_t op_id, PendingWrite& op, std::vector<BatchBuilder>& builders,
+                          std::vector<std::vector<uint32_t>>& indices) {
+  for (size_t o = 0; o < builders.size(); ++o) {
+    if (builders[o].empty()) continue;
+    const uint64_t sub = op.awaiting.size();
+    builders[o].set_epoch(table_.epoch);
+    Status s = link_.send(int(o), MsgType::kReplicate, (op_id << 8) | sub, builders[o].finish(), kReplicaTimeoutMs);
+    if (!s) {
+      spdlog::warn("node {}: forwarding {} records to node {} failed: {}", id_, indices[o].size(), o, s.message());
+      const RecStatus fail = s.code() == Code::kTimeout ? RecStatus::kTimeout : RecStatus::kNodeDown;
+      for (uint32_t i : indices[o]) op.results[i].status = uint8_t(combine(RecStatus(op.results[i].status), fail));
+      continue;
+    }
+    op.awaiting.push_back({int(o), false, std::move(indices[o])});
+    ++op.outstanding;
+  }
+}
+
+void ServingNode::on_replicate(const shm::MsgHeader& h, std::string_view payload) {
+  BatchReader rd(payload);
+  if (!rd.ok()) return;
+  const auto policy = shm::Policy(rd.header().policy);
+  BatchBuilder out;
+  WireRecord r;
+  std::string_view key, value;
+  const bool fail_apply = failpoint(kFpNodeReplicaApply) || failpoint(kFpRestoreReplicaApply);
+  while (rd.next(&r, &key, &value)) {
+    WireResult res{};
+    res.index = r.index;
+    if (fail_apply) {
+      res.status = uint8_t(RecStatus::kTimeout);
+    } else {
+      const uint32_t p = partition_of(key, store_.partitions());
+      StoredRecord existing;
+      auto a = store_.apply(p, key, value, r.version, r.timestamp, r.op == uint8_t(shm::RecOp::kDelete), policy,
+                            &existing);
+      res.status = uint8_t(from_apply(a));
+      res.version = a == RecordStore::Apply::kStale ? existing.version : r.version;
+      res.timestamp = a == RecordStore::Apply::kStale ? existing.timestamp : r.timestamp;
+    }
+    out.add_result(res);
+  }
+  requests_ += out.count();
+  if (failpoint(kFpNodeReply)) return;
+  Status s = link_.send(h.from, MsgType::kReplicateReply, h.request_id, out.finish(), kReplySendTimeoutMs);
+  if (!s) spdlog::warn("node {}: reply to node {} failed: {}", id_, h.from, s.message());
+}
+
+void ServingNode::on_replicate_reply(const shm::MsgHeader& h, std::string_view payload) {
+  const uint64_t op_id = h.request_id >> 8;
+  const uint64_t sub = h.request_id & 0xff;
+  auto it = pending_.find(op_id);
+  if (it == pending_.end()) return;  // answered already (timed out)
+  PendingWrite& op = it->second;
+  if (sub >= op.awaiting.size() || op.awaiting[sub].done) return;
+  op.awaiting[sub].done = true;
+  --op.outstanding;
+  BatchReader rd(payload);
+  WireResult res;
+  while (rd.next_result(&res)) {
+    if (res.index >= op.results.size()) continue;
+    const auto st = RecStatus(res.status);
+    if (op.mode == shm::WriteMode::kAssign && st == RecStatus::kStale) {
+      // The replica holds a newer version than this primary knew (the
+      // partition moved here after a failure): re-issue above it.
+      retry_stale(op_id, op, res.index, res.version);
+      continue;
+    }
+    WireResult& mine = op.results[res.index];
+    mine.status = uint8_t(combine(RecStatus(mine.status), st));
+  }
+  finish_if_done(op_id);
+}
+
+void ServingNode::retry_stale(uint64_t op_id, PendingWrite& op, uint32_t index, uint64_t seen_version) {
+  WireResult& res = op.results[index];
+  if (op.retries[index]++ >= kMaxVersionRetries) {
+    res.status = uint8_t(combine(RecStatus(res.status), RecStatus::kTimeout));
+    return;
+  }
+  WireRecord r;
+  std::memcpy(&r, op.payload.data() + op.record_offset[index], sizeof r);
+  std::string_view key(op.payload.data() + op.record_offset[index] + sizeof r, r.key_len);
+  std::string_view value(key.data() + r.key_len, r.value_len);
+  const uint32_t p = partition_of(key, table_.partitions);
+  r.version = std::max(seen_version, res.version) + 1;
+  r.timestamp = std::max(wall_ns(), res.timestamp + 1);
+  store_.apply(p, key, value, r.version, r.timestamp, r.op == uint8_t(shm::RecOp::kDelete), shm::Policy::kOverwrite,
+               nullptr);
+  res.version = r.version;
+  res.timestamp = r.timestamp;
+  std::vector<BatchBuilder> builders(shm::kMaxServingNodes);
+  std::vector<std::vector<uint32_t>> indices(builders.size());
+  for (uint32_t k = 0; k < table_.replicas; ++k) {
+    const int o = table_.owners[p][k];
+    if (o == id_) continue;
+    builders[o].reset(shm::WriteMode::kKeep, shm::Policy::kNewer, 0);
+    WireRecord fw = r;
+    fw.index = index;
+    builders[o].add(fw, key, value);
+    indices[o].push_back(index);
+  }
+  forward(op_id, op, builders, indices);
+}
+
+void ServingNode::finish_if_done(uint64_t op_id) {
+  auto it = pending_.find(op_id);
+  if (it == pending_.end() || it->second.outstanding > 0) return;
+  reply_write(it->second);
+  pending_.erase(it);
+}
+
+void ServingNode::reply_write(PendingWrite& op) {
+  if (failpoint(op.mode == shm::WriteMode::kKeep ? kFpRestoreStatusReturn : kFpNodeReply)) return;
+  BatchBuilder out;
+  for (const auto& r : op.results) out.add_result(r);
+  Status s = link_.mailbox(op.client).send2(uint16_t(MsgType::kWriteReply), uint16_t(id_), link_.generation(),
+                                            op.client_request, out.finish(), {},
+                                            Deadline::in_ms(kReplySendTimeoutMs));
+  if (!s) spdlog::warn("node {}: reply to client mailbox {} failed: {}", id_, op.client, s.message());
+}
+
+void ServingNode::expire_pending() {
+  const uint64_t now = mono_ns();
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    PendingWrite& op = it->second;
+    if (now < op.deadline_ns) {
+      ++it;
+      continue;
+    }
+    for (auto& a : op.awaiting) {
+      if (a.done) continue;
+      const RecStatus why = node_up(a.peer) ? RecStatus::kTimeout : RecStatus::kNodeDown;
+      for (uint32_t i : a.indices) op.results[i].status = uint8_t(combine(RecStatus(op.results[i].status), why));
+    }
+    spdlog::warn("node {}: write batch from mailbox {} timed out waiting for replicas", id_, op.client);
+    reply_write(op);
+    it = pending_.erase(it);
+  }
+}
+
+void ServingNode::on_get(const shm::MsgHeader& h, std::string_view payload) {
+  BatchReader rd(payload);
+  BatchBuilder out;
+  WireRecord r;
+  std::string_view key, value;
+  while (rd.next(&r, &key, &value)) {
+    WireRecord o{};
+    o.index = r.index;
+    auto rec = key.empty() || key.size() > shm::kMaxKeyBytes ? std::nullopt
+                                                              : store_.get(partition_of(key, store_.partitions()), key);
+    if (!rec) {
+      o.status = uint8_t(RecStatus::kNotFound);
+      out.add(o, key, {});
+      continue;
+    }
+    o.status = uint8_t(RecStatus::kOk);
+    o.op = uint8_t(rec->tombstone ? shm::RecOp::kDelete : shm::RecOp::kPut);
+    o.version = rec->version;
+    o.timestamp = rec->timestamp;
+    o.key_len = uint16_t(key.size());
+    o.value_len = uint32_t(rec->value.size());
+    out.add(o, key, rec->value);
+  }
+  requests_ += out.count();
+  link_.send(h.from, MsgType::kGetReply, h.request_id, out.finish(), kReplySendTimeoutMs);
+}
+
+void ServingNode::on_scan(const shm::MsgHeader& h, std::string_view payload) {
+  BatchReader rd(payload);
+  // Cursor: partition in the high half, records to skip within it in the low.
+  uint64_t cursor = rd.ok() ? rd.header().tag : 0;
+  uint32_t p = uint32_t(cursor >> 32);
+  uint64_t skip = cursor & 0xffffffffu;
+  BatchBuilder out;
+  bool full = false;
+  while (p < store_.partitions() && !full) {
+    uint64_t seen = 0;
+    store_.for_each(p, [&](std::string_view k, const StoredRecord& rec) {
+      if (full || seen++ < skip) return;
+      if (out.bytes() + k.size() + rec.value.size() > shm::kBatchTargetBytes && !out.empty()) {
+        full = true;
+        return;
+      }
+      WireRecord o{uint16_t(k.size()), uint8_t(rec.tombstone ? shm::RecOp::kDelete : shm::RecOp::kPut),
+                   uint8_t(RecStatus::kOk), uint32_t(rec.value.size()), rec.version, rec.timestamp, 0, 0};
+      out.add(o, k, rec.value);
+      ++skip;
+    });
+    if (!full) {
+      ++p;
+      skip = 0;
+    }
+  }
+  out.set_tag(p >= store_.partitions() ? UINT64_MAX : (uint64_t(p) << 32) | skip);
+  link_.send(h.from, MsgType::kScanReply, h.request_id, out.finish(), kReplySendTimeoutMs);
+}
+
+void ServingNode::on_backup_request(const shm::MsgHeader& h, std::string_view payload) {
+  shm::BackupReplyWire reply{};
+  std::string message;
+  Status s = backup_->create_schedule(std::string(payload), &reply.schedule_id);
+  reply.code = uint32_t(s.code());
+  message = s.message();
+  std::string out(reinterpret_cast<const char*>(&reply), sizeof reply);
+  out += message;
+  link_.send(h.from, MsgType::kBackupReply, h.request_id, out, kReplySendTimeoutMs);
+}
+
+void ServingNode::rebalance_for_restore(uint64_t restore_tag) {
+  last_restore_tag_ = restore_tag;
+  DistributionInput in;
+  in.partitions = int(b_.config.partitions);
+  in.replicas = int(b_.config.replicas);
+  for (uint32_t n = 0; n < b_.config.serving_nodes; ++n) {
+    in.weights.push_back(b_.config.weights[n]);
+    in.up.push_back(node_up(int(n)));
+  }
+  DistributionTable fresh;
+  Status s = compute_distribution(in, &fresh);
+  if (!s) {
+    spdlog::error("node {}: restore {} keeps the current table: {}", id_, restore_tag, s.message());
+    return;
+  }
+  shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+  if (!g.locked()) return;
+  shm::TableCopy now;
+  shm::refresh_table(b_, &now);
+  bool same = now.owners.size() == fresh.size();
+  for (size_t p = 0; same && p < fresh.size(); ++p)
+    for (int k = 0; k < in.replicas; ++k) same &= now.owners[p][k] == fresh[p][k];
+  if (!same) {
+    shm::publish_table(b_, fresh, uint32_t(in.replicas));
+    spdlog::info("node {}: restore {} published a load-balanced table for the nodes up now (epoch {})", id_,
+                 restore_tag, b_.table.epoch.load());
+  }
+}
+
+void ServingNode::tick() {
+  const uint64_t now = mono_ns();
+  last_tick_ns_ = now;
+  shm::NodeSlot& me = b_.nodes[id_];
+  if (!failpoint(kFpNodeHeartbeat)) me.heartbeat_ns.store(now, std::memory_order_relaxed);
+  me.records.store(store_.records(), std::memory_order_relaxed);
+  me.bytes.store(store_.bytes(), std::memory_order_relaxed);
+  me.requests_total.store(requests_, std::memory_order_relaxed);
+  if (now - last_rate_ns_ >= 1'000'000'000ull) {
+    me.requests_per_s.store((requests_ - last_rate_requests_) * 1'000'000'000ull / (now - last_rate_ns_ + 1));
+    last_rate_ns_ = now;
+    last_rate_requests_ = requests_;
+  }
+  expire_pending();
+  backup_->poll();
+}
+
+}  // namespace cv::node
+
+namespace cv::node {
+
+namespace {
+std::atomic<bool> g_stop{false};
+void on_term(int) { g_stop.store(true); }
+}  // namespace
+
+int run_serving_node(const std::string& cluster, int id) {
+  std::unique_ptr<shm::Block> block;
+  Status s = shm::Block::attach(cluster, &block);
+  if (!s) {
+    fprintf(stderr, "cachevault node%d: %s\n", id, s.message().c_str());
+    return 1;
+  }
+  const std::string name = "node" + std::to_string(id);
+  if (!init_process_logger(name, block->layout().config.data_dir, true)) return 1;
+  if (Status f = init_failpoints(name); !f) {
+    spdlog::error("{}", f.message());
+    return 2;
+  }
+  signal(SIGTERM, on_term);
+  signal(SIGINT, on_term);
+  ServingNode node(*block, id);
+  return node.run(g_stop);
+}
+
+}  // namespace cv::node

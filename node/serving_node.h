@@ -1,0 +1,97 @@
+// ServingNode: one serving node's request loop. It drains the node's mailbox,
+// stores records, coordinates writes (assigns versions as primary, forwards
+// to the replicas of the distribution table, answers once they answered),
+// serves get/scan, stamps its heartbeat and load figures, and runs the node's
+// side of the backup protocol. Single-threaded except for the backup worker.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "node/record_store.h"
+#include "shm/block.h"
+#include "shm/mailbox.h"
+#include "shm/messages.h"
+#include "shm/peer_link.h"
+#include "shm/table_access.h"
+
+namespace cv::node {
+
+class BackupWorker;
+
+class ServingNode {
+ public:
+  ServingNode(shm::Block& block, int id);
+  ~ServingNode();
+  // Serves until `stop` is set or the cluster shuts down. Returns an exit code.
+  int run(const std::atomic<bool>& stop);
+
+  RecordStore& store() { return store_; }
+  int id() const { return id_; }
+
+ private:
+  // A client write batch waiting for replica answers.
+  struct PendingWrite {
+    uint16_t client;
+    uint32_t client_generation;
+    uint64_t client_request;
+    shm::WriteMode mode;
+    shm::Policy policy;
+    std::vector<shm::WireResult> results;
+    std::string payload;                 // kAssign only: the batch, for version retries
+    std::vector<uint32_t> record_offset; // kAssign only: where record i starts in payload
+    std::vector<uint8_t> retries;
+    struct Awaiting {
+      int peer;
+      bool done;
+      std::vector<uint32_t> indices;
+    };
+    std::vector<Awaiting> awaiting;
+    int outstanding = 0;
+    uint64_t deadline_ns = 0;
+  };
+
+  void handle(const shm::MsgHeader& h, std::string_view payload);
+  void on_write(const shm::MsgHeader& h, std::string_view payload);
+  void on_replicate(const shm::MsgHeader& h, std::string_view payload);
+  void on_replicate_reply(const shm::MsgHeader& h, std::string_view payload);
+  void on_get(const shm::MsgHeader& h, std::string_view payload);
+  void on_scan(const shm::MsgHeader& h, std::string_view payload);
+  void on_backup_request(const shm::MsgHeader& h, std::string_view payload);
+
+  // Sends one kReplicate per peer from `builders`; records awaiting answers.
+  void forward(uint64_t op_id, PendingWrite& op, std::vector<shm::BatchBuilder>& builders,
+               std::vector<std::vector<uint32_t>>& indices);
+  void retry_stale(uint64_t op_id, PendingWrite& op, uint32_t index, uint64_t seen_version);
+  void finish_if_done(uint64_t op_id);
+  void reply_write(PendingWrite& op);
+  void tick();
+  void expire_pending();
+  void rebalance_for_restore(uint64_t restore_tag);
+  bool node_up(int node) const;
+
+  shm::Block& block_;
+  shm::BlockLayout& b_;
+  const int id_;
+  RecordStore store_;
+  shm::PeerLink link_;
+  shm::Mailbox inbox_;
+  shm::TableCopy table_;
+  std::unordered_map<uint64_t, PendingWrite> pending_;
+  uint64_t next_op_ = 1;
+  uint64_t last_restore_tag_ = 0;
+  uint64_t last_tick_ns_ = 0;
+  uint64_t last_rate_ns_ = 0;
+  uint64_t last_rate_requests_ = 0;
+  uint64_t requests_ = 0;
+  std::unique_ptr<BackupWorker> backup_;
+};
+
+// Entry point of a forked serving-node process.
+int run_serving_node(const std::string& cluster, int id);
+
+}  // namespace cv::node

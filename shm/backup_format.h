@@ -1,0 +1,268 @@
+// The on-disk layout of a backup file: every constant, every fixed-size
+// layout and the little-endian encode/decode helpers. The prose spec is
+// docs/backup_format.md; change both together and bump kFormatVersion.
+//
+//   file   := header block* index footer
+//   header := magic version kind backup_id node_id nodes replicas partitions
+//             created_ns reserved header_checksum
+//   block  := block_magic record_count payload_bytes payload_checksum payload
+//   payload:= record*        (records sorted by key, bytewise, strictly)
+//   record := key_len value_len version timestamp flags key value
+//   index  := entry* index_checksum      entry := offset record_count key_len key
+//   footer := record_count block_count index_offset file_checksum footer_magic
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <type_traits>
+
+#include <xxhash.h>
+
+namespace cv::fmt {
+
+// ---- Byte order. Every multi-byte field is little-endian on disk. ----
+
+template <typename T>
+inline void put_le(char* p, T v) {
+  static_assert(std::is_unsigned_v<T>);
+  if constexpr (std::endian::native == std::endian::big && sizeof(T) > 1) {
+    if constexpr (sizeof(T) == 2) v = __builtin_bswap16(v);
+    if constexpr (sizeof(T) == 4) v = __builtin_bswap32(v);
+    if constexpr (sizeof(T) == 8) v = __builtin_bswap64(v);
+  }
+  std::memcpy(p, &v, sizeof(T));
+}
+
+template <typename T>
+inline T get_le(const char* p) {
+  static_assert(std::is_unsigned_v<T>);
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  if constexpr (std::endian::native == std::endian::big && sizeof(T) > 1) {
+    if constexpr (sizeof(T) == 2) v = __builtin_bswap16(v);
+    if constexpr (sizeof(T) == 4) v = __builtin_bswap32(v);
+    if constexpr (sizeof(T) == 8) v = __builtin_bswap64(v);
+  }
+  return v;
+}
+
+// ---- Identity. ----
+
+inline constexpr uint64_t kFileMagic = 0x5055434b41425643ull;    // "CVBACKUP"
+inline constexpr uint32_t kBlockMagic = 0x4b425643u;             // "CVBK"
+inline constexpr uint64_t kFooterMagic = 0x5245544f4f465643ull;  // "CVFOOTER"
+inline constexpr uint32_t kFormatVersion = 1;
+
+// Unscoped (but typed) so that it converts to FileHeaderInfo::kind, which the
+// header stores as a plain u32; switches over it are still exhaustive.
+enum FileKind : uint32_t {
+  kNodeCopy = 1,      // one node's copy; may hold tombstones
+  kConsolidated = 2,  // the merged backup; never holds tombstones
+};
+
+inline bool known_kind(uint32_t kind) { return kind == kNodeCopy || kind == kConsolidated; }
+inline const char* kind_name(uint32_t kind) {
+  switch (static_cast<FileKind>(kind)) {
+    case kNodeCopy: return "node-copy";
+    case kConsolidated: return "consolidated";
+  }
+  return "unknown";
+}
+
+// ---- Limits. The reader enforces them as well, so no field of a damaged
+// file can make it allocate or read past them. ----
+
+inline constexpr size_t kMinKeyBytes = 1;
+inline constexpr size_t kMaxKeyBytes = 1024;
+inline constexpr size_t kMaxValueBytes = 1u << 20;
+// A block is closed before it would pass this many payload bytes; a single
+// record bigger than that gets a block of its own.
+inline constexpr size_t kBlockTargetBytes = 64u << 10;
+
+// ---- File header: 64 bytes at offset 0. ----
+
+inline constexpr size_t kFileHeaderSize =
+    8 + 4 + 4 + 8 + 4 + 4 + 4 + 4 + 8 + 8 + 8;  // magic, version, kind, backup id, node id,
+                                                // nodes, replicas, partitions, created,
+                                                // reserved (zero), header checksum
+static_assert(kFileHeaderSize == 64);
+inline constexpr size_t kHeaderVersionOffset = 8;
+inline constexpr size_t kHeaderKindOffset = 12;
+inline constexpr size_t kHeaderReservedOffset = 48;
+inline constexpr size_t kHeaderChecksumOffset = 56;  // XXH3_64 of bytes [0, 56)
+
+// What a writer chooses for a file; the header stores it verbatim.
+struct FileHeaderInfo {
+  uint32_t kind = kConsolidated;
+  uint64_t backup_id = 0;
+  uint32_t node_id = 0;  // meaningful for node copies
+  uint32_t source_nodes = 0, source_replicas = 0, source_partitions = 0;
+  uint64_t created_ns = 0;  // ns since the epoch
+};
+
+inline uint64_t file_header_checksum(const char* p) {
+  return XXH3_64bits(p, kHeaderChecksumOffset);
+}
+// Fills kFileHeaderSize bytes, checksum included. `version` is a parameter
+// only so that tests can produce files of other versions.
+inline void encode_file_header(const FileHeaderInfo& info, uint32_t version, char* out) {
+  put_le<uint64_t>(out, kFileMagic);
+  put_le<uint32_t>(out + kHeaderVersionOffset, version);
+  put_le<uint32_t>(out + kHeaderKindOffset, info.kind);
+  put_le<uint64_t>(out + 16, info.backup_id);
+  put_le<uint32_t>(out + 24, info.node_id);
+  put_le<uint32_t>(out + 28, info.source_nodes);
+  put_le<uint32_t>(out + 32, info.source_replicas);
+  put_le<uint32_t>(out + 36, info.source_partitions);
+  put_le<uint64_t>(out + 40, info.created_ns);
+  put_le<uint64_t>(out + kHeaderReservedOffset, 0);
+  put_le<uint64_t>(out + kHeaderChecksumOffset, file_header_checksum(out));
+}
+
+// Decodes the fields without judging them; the reader validates.
+struct RawFileHeader {
+  uint64_t magic = 0;
+  uint32_t version = 0;
+  FileHeaderInfo info;
+  uint64_t reserved = 0;
+  uint64_t checksum = 0;
+};
+inline RawFileHeader decode_file_header(const char* p) {
+  RawFileHeader h;
+  h.magic = get_le<uint64_t>(p);
+  h.version = get_le<uint32_t>(p + 8);
+  h.info.kind = get_le<uint32_t>(p + 12);
+  h.info.backup_id = get_le<uint64_t>(p + 16);
+  h.info.node_id = get_le<uint32_t>(p + 24);
+  h.info.source_nodes = get_le<uint32_t>(p + 28);
+  h.info.source_replicas = get_le<uint32_t>(p + 32);
+  h.info.source_partitions = get_le<uint32_t>(p + 36);
+  h.info.created_ns = get_le<uint64_t>(p + 40);
+  h.reserved = get_le<uint64_t>(p + kHeaderReservedOffset);
+  h.checksum = get_le<uint64_t>(p + kHeaderChecksumOffset);
+  return h;
+}
+
+// ---- Block header: 20 bytes before each block's payload. ----
+
+inline constexpr size_t kBlockHeaderSize = 4 + 4 + 4 + 8;  // magic, records, payload bytes,
+                                                           // XXH3_64 of the payload
+static_assert(kBlockHeaderSize == 20);
+
+struct BlockHeader {
+  uint32_t magic = kBlockMagic;
+  uint32_t record_count = 0;
+  uint32_t payload_bytes = 0;
+  uint64_t checksum = 0;
+};
+inline void encode_block_header(const BlockHeader& h, char* out) {
+  put_le<uint32_t>(out, h.magic);
+  put_le<uint32_t>(out + 4, h.record_count);
+  put_le<uint32_t>(out + 8, h.payload_bytes);
+  put_le<uint64_t>(out + 12, h.checksum);
+}
+inline BlockHeader decode_block_header(const char* p) {
+  return {get_le<uint32_t>(p), get_le<uint32_t>(p + 4), get_le<uint32_t>(p + 8),
+          get_le<uint64_t>(p + 12)};
+}
+
+// ---- Record: 23-byte header, then key, then value. ----
+
+inline constexpr size_t kRecordHeaderSize = 2 + 4 + 8 + 8 + 1;  // key len, value len,
+                                                                // version, timestamp, flags
+static_assert(kRecordHeaderSize == 23);
+inline constexpr uint8_t kFlagTombstone = 0x01;
+inline constexpr uint8_t kKnownFlags = kFlagTombstone;
+inline constexpr size_t kMinRecordSize = kRecordHeaderSize + kMinKeyBytes;
+inline constexpr size_t kMaxRecordSize = kRecordHeaderSize + kMaxKeyBytes + kMaxValueBytes;
+// The largest payload a block can have: just under the target plus one record.
+inline constexpr size_t kMaxBlockPayload = kBlockTargetBytes + kMaxRecordSize;
+static_assert(kMaxBlockPayload <= UINT32_MAX);
+
+// One record as the writer takes it and the reader yields it. The views of a
+// decoded record point into the reader's mapping.
+struct RecordView {
+  std::string_view key, value;
+  uint64_t version = 0, timestamp = 0;
+  bool tombstone = false;
+};
+
+inline void encode_record_header(char* p, const RecordView& r) {
+  put_le<uint16_t>(p, static_cast<uint16_t>(r.key.size()));
+  put_le<uint32_t>(p + 2, static_cast<uint32_t>(r.value.size()));
+  put_le<uint64_t>(p + 6, r.version);
+  put_le<uint64_t>(p + 14, r.timestamp);
+  p[22] = static_cast<char>(r.tombstone ? kFlagTombstone : 0);
+}
+
+// Decodes the record at p, which has `avail` readable bytes. Returns the
+// record's size, or 0 with *why set when the framing is bad. Never reads
+// outside [p, p + avail).
+inline size_t decode_record(const char* p, size_t avail, RecordView* r, const char** why) {
+  if (avail < kRecordHeaderSize) {
+    *why = "record header runs past the block end";
+    return 0;
+  }
+  const size_t key_len = get_le<uint16_t>(p);
+  const size_t value_len = get_le<uint32_t>(p + 2);
+  const auto flags = static_cast<uint8_t>(p[22]);
+  const size_t size = kRecordHeaderSize + key_len + value_len;
+  *why = key_len < kMinKeyBytes || key_len > kMaxKeyBytes ? "bad key length"
+         : value_len > kMaxValueBytes                     ? "bad value length"
+         : (flags & ~kKnownFlags) != 0                    ? "unknown record flags"
+         : size > avail                                   ? "record runs past the block end"
+                                                          : nullptr;
+  if (*why != nullptr) return 0;
+  r->key = std::string_view(p + kRecordHeaderSize, key_len);
+  r->value = std::string_view(p + kRecordHeaderSize + key_len, value_len);
+  r->version = get_le<uint64_t>(p + 6);
+  r->timestamp = get_le<uint64_t>(p + 14);
+  r->tombstone = (flags & kFlagTombstone) != 0;
+  return size;
+}
+
+// ---- Block index: one entry per block, then the index checksum. ----
+
+inline constexpr size_t kIndexEntryFixedSize = 8 + 4 + 2;  // block offset, records,
+                                                           // first-key length; then the key
+inline constexpr size_t kIndexChecksumSize = 8;            // XXH3_64 of all entries
+
+// ---- Footer: the last 40 bytes of the file. ----
+
+inline constexpr size_t kFooterSize = 8 + 8 + 8 + 8 + 8;  // records, blocks, index offset,
+                                                          // XXH3_64 of bytes before the
+                                                          // footer, footer magic
+static_assert(kFooterSize == 40);
+inline constexpr size_t kFooterRecordsOffset = 0;
+inline constexpr size_t kFooterBlocksOffset = 8;
+inline constexpr size_t kFooterIndexOffset = 16;
+inline constexpr size_t kFooterChecksumOffset = 24;
+inline constexpr size_t kFooterMagicOffset = 32;
+
+struct Footer {
+  uint64_t record_count = 0;
+  uint64_t block_count = 0;
+  uint64_t index_offset = 0;
+  uint64_t file_checksum = 0;
+  uint64_t magic = kFooterMagic;
+};
+inline void encode_footer(const Footer& f, char* out) {
+  put_le<uint64_t>(out + kFooterRecordsOffset, f.record_count);
+  put_le<uint64_t>(out + kFooterBlocksOffset, f.block_count);
+  put_le<uint64_t>(out + kFooterIndexOffset, f.index_offset);
+  put_le<uint64_t>(out + kFooterChecksumOffset, f.file_checksum);
+  put_le<uint64_t>(out + kFooterMagicOffset, f.magic);
+}
+inline Footer decode_footer(const char* p) {
+  return {get_le<uint64_t>(p + kFooterRecordsOffset), get_le<uint64_t>(p + kFooterBlocksOffset),
+          get_le<uint64_t>(p + kFooterIndexOffset), get_le<uint64_t>(p + kFooterChecksumOffset),
+          get_le<uint64_t>(p + kFooterMagicOffset)};
+}
+
+// The smallest well-formed file: header, empty index, footer.
+inline constexpr size_t kMinFileSize = kFileHeaderSize + kIndexChecksumSize + kFooterSize;
+
+}  // namespace cv::fmt

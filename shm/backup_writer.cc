@@ -1,0 +1,253 @@
+// BackupWriter: buffered, single-pass writing of a backup file and its atomic
+// publication (temp file, fsync, rename, fsync of the directory).
+#include "shm/backup_writer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cassert>
+#include <cerrno>
+#include <algorithm>
+#include <new>
+
+namespace cv::fmt {
+namespace {
+
+// Bytes gathered before one write(2); big enough that syscalls cost nothing
+// next to the copying.
+constexpr size_t kWriteBufferBytes = 1u << 20;
+constexpr size_t kBufferCapacity = kWriteBufferBytes + kBlockHeaderSize + kMaxBlockPayload;
+
+// One wrapper per system call, each naming the call and the path.
+Status write_all(int fd, const char* p, size_t n, const std::string& path) {
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return errno_status("write", path, errno);
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return Status::ok();
+}
+
+Status fsync_fd(int fd, const std::string& path) {
+  return ::fsync(fd) == 0 ? Status::ok() : errno_status("fsync", path, errno);
+}
+
+Status close_fd(int fd, const std::string& path) {
+  return ::close(fd) == 0 ? Status::ok() : errno_status("close", path, errno);
+}
+
+Status rename_file(const std::string& from, const std::string& to) {
+  return ::rename(from.c_str(), to.c_str()) == 0 ? Status::ok()
+                                                 : errno_status("rename", from + " to " + to, errno);
+}
+
+Status fsync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno_status("open", dir, errno);
+  Status s = fsync_fd(fd, dir);
+  ::close(fd);
+  return s;
+}
+
+std::string dir_of(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
+Status BackupWriter::create(const std::string& final_path, const FileHeaderInfo& info,
+                            std::unique_ptr<BackupWriter>* out) {
+  if (!known_kind(info.kind)) {
+    return Status::invalid("backup file " + final_path + ": unknown file kind " +
+                           std::to_string(info.kind));
+  }
+  std::string temp = final_path + ".tmp." + std::to_string(::getpid());
+  // A temp file of that name can only be left over by a dead process that
+  // had our pid; it is garbage.
+  ::unlink(temp.c_str());
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return errno_status("open", temp, errno);
+  // The umask may only take bits away, but say exactly what we mean.
+  if (::fchmod(fd, 0600) != 0) {
+    Status s = errno_status("fchmod", temp, errno);
+    ::close(fd);
+    ::unlink(temp.c_str());
+    return s;
+  }
+  out->reset(new BackupWriter(final_path, std::move(temp), fd, info));
+  return Status::ok();
+}
+
+BackupWriter::BackupWriter(std::string final_path, std::string temp_path, int fd,
+                           const FileHeaderInfo& info)
+    : final_path_(std::move(final_path)),
+      temp_path_(std::move(temp_path)),
+      info_(info),
+      fd_(fd),
+      buffer_(std::make_unique_for_overwrite<char[]>(kBufferCapacity)),
+      file_hash_(XXH3_createState(), XXH3_freeState) {
+  if (file_hash_ == nullptr) throw std::bad_alloc();
+  XXH3_64bits_reset(file_hash_.get());
+  last_key_.reserve(kMaxKeyBytes);
+  encode_file_header(info_, kFormatVersion, buffer_.get());
+  used_ = kFileHeaderSize;
+}
+
+BackupWriter::~BackupWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!done_) ::unlink(temp_path_.c_str());
+}
+
+Status BackupWriter::fail(Status s) {
+  if (error_.is_ok()) error_ = s;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  ::unlink(temp_path_.c_str());
+  done_ = true;  // nothing left to clean up
+  return s;
+}
+
+Status BackupWriter::add(const RecordView& r) {
+  if (!error_.is_ok()) return error_;
+  if (done_) return Status::internal("backup file " + temp_path_ + ": add after finish");
+  if (r.key.size() < kMinKeyBytes || r.key.size() > kMaxKeyBytes) {
+    return Status::invalid("backup file " + temp_path_ + ": key of " +
+                           std::to_string(r.key.size()) + " bytes (1 to 1024 allowed)");
+  }
+  if (r.value.size() > kMaxValueBytes) {
+    return Status::invalid("backup file " + temp_path_ + ": value of " +
+                           std::to_string(r.value.size()) + " bytes (at most 1 MiB allowed)");
+  }
+  if (r.tombstone && info_.kind == kConsolidated) {
+    return Status::invalid("backup file " + temp_path_ + ": tombstone in a consolidated backup");
+  }
+  if (records_ > 0 && !(prev_key_ < r.key)) {
+    return Status::invalid("backup file " + temp_path_ + ": keys out of order (record " +
+                           std::to_string(records_) + " is not above the previous key)");
+  }
+  const size_t size = kRecordHeaderSize + r.key.size() + r.value.size();
+  if (block_open_ && used_ - block_start_ - kBlockHeaderSize + size > kBlockTargetBytes) {
+    close_block();
+  }
+  if (!block_open_) {
+    if (used_ >= kWriteBufferBytes) {
+      if (Status s = flush(); !s) return fail(s);
+    }
+    open_block();
+  }
+  assert(used_ + size <= kBufferCapacity);
+  char* p = buffer_.get() + used_;
+  encode_record_header(p, r);
+  std::memcpy(p + kRecordHeaderSize, r.key.data(), r.key.size());
+  if (!r.value.empty()) std::memcpy(p + kRecordHeaderSize + r.key.size(), r.value.data(), r.value.size());
+  prev_key_ = std::string_view(p + kRecordHeaderSize, r.key.size());
+  used_ += size;
+  ++block_records_;
+  ++records_;
+  return Status::ok();
+}
+
+void BackupWriter::open_block() {
+  block_open_ = true;
+  block_start_ = used_;
+  block_records_ = 0;
+  used_ += kBlockHeaderSize;
+}
+
+void BackupWriter::close_block() {
+  assert(block_open_ && block_records_ > 0);
+  char* header = buffer_.get() + block_start_;
+  const char* payload = header + kBlockHeaderSize;
+  const size_t payload_bytes = used_ - block_start_ - kBlockHeaderSize;
+  BlockHeader h;
+  h.record_count = block_records_;
+  h.payload_bytes = static_cast<uint32_t>(payload_bytes);
+  h.checksum = XXH3_64bits(payload, payload_bytes);
+  encode_block_header(h, header);
+
+  // The first key sits right after the first record header.
+  const size_t key_len = get_le<uint16_t>(payload);
+  char entry[kIndexEntryFixedSize];
+  put_le<uint64_t>(entry, flushed_ + block_start_);
+  put_le<uint32_t>(entry + 8, block_records_);
+  put_le<uint16_t>(entry + 12, static_cast<uint16_t>(key_len));
+  index_.append(entry, sizeof entry);
+  index_.append(payload + kRecordHeaderSize, key_len);
+
+  // The buffer may be flushed before the next record; keep the key.
+  last_key_.assign(prev_key_);
+  prev_key_ = last_key_;
+  block_open_ = false;
+  ++blocks_;
+}
+
+Status BackupWriter::flush() {
+  if (used_ == 0) return Status::ok();
+  XXH3_64bits_update(file_hash_.get(), buffer_.get(), used_);
+  if (Status s = write_all(fd_, buffer_.get(), used_, temp_path_); !s) return s;
+  flushed_ += used_;
+  used_ = 0;
+  return Status::ok();
+}
+
+Status BackupWriter::append(const char* p, size_t n) {
+  while (n > 0) {
+    if (used_ >= kWriteBufferBytes) {
+      if (Status s = flush(); !s) return s;
+    }
+    const size_t take = std::min(n, kWriteBufferBytes - used_);
+    std::memcpy(buffer_.get() + used_, p, take);
+    used_ += take;
+    p += take;
+    n -= take;
+  }
+  return Status::ok();
+}
+
+Status BackupWriter::finish(bool durable) {
+  if (!error_.is_ok()) return error_;
+  if (done_) return Status::internal("backup file " + temp_path_ + ": finish called twice");
+  if (block_open_) close_block();
+
+  Footer footer;
+  footer.record_count = records_;
+  footer.block_count = blocks_;
+  footer.index_offset = bytes_written();
+  char checksum[kIndexChecksumSize];
+  put_le<uint64_t>(checksum, XXH3_64bits(index_.data(), index_.size()));
+  Status s = append(index_.data(), index_.size());
+  if (s) s = append(checksum, sizeof checksum);
+  if (s) s = flush();
+  if (!s) return fail(s);
+
+  footer.file_checksum = XXH3_64bits_digest(file_hash_.get());
+  char tail[kFooterSize];
+  encode_footer(footer, tail);
+  s = write_all(fd_, tail, sizeof tail, temp_path_);
+  if (s) flushed_ += sizeof tail;
+  if (s && durable) s = fsync_fd(fd_, temp_path_);
+  if (s) {
+    s = close_fd(fd_, temp_path_);
+    fd_ = -1;
+  }
+  if (s) s = rename_file(temp_path_, final_path_);
+  if (!s) return fail(s);
+  done_ = true;
+  // The file is in place; a failed directory sync only weakens durability,
+  // but the caller asked for it, so it is still an error.
+  if (durable) {
+    if (s = fsync_dir(dir_of(final_path_)); !s) error_ = s;
+  }
+  index_.clear();
+  index_.shrink_to_fit();
+  return s;
+}
+
+}  // namespace cv::fmt

@@ -1,0 +1,114 @@
+// Creating, attaching and removing a cluster's public storage block.
+#include "shm/block.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/interprocess/exceptions.hpp>
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+#include "shm/clock.h"
+#include "shm/futex.h"
+
+namespace bip = boost::interprocess;
+
+namespace cv::shm {
+
+std::string segment_name(const std::string& cluster) { return "cachevault." + cluster; }
+
+Status validate_cluster_name(const std::string& cluster) {
+  if (cluster.empty() || cluster.size() > 48)
+    return Status::invalid("cluster name '" + cluster + "' must be 1 to 48 characters");
+  if (cluster[0] == '.') return Status::invalid("cluster name '" + cluster + "' must not start with '.'");
+  for (char c : cluster) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-' || c == '.';
+    if (!ok) return Status::invalid("cluster name '" + cluster + "' may hold only letters, digits, '_', '-' and '.'");
+  }
+  return Status::ok();
+}
+
+bool pid_alive(int pid) {
+  if (pid <= 0) return false;
+  return kill(pid, 0) == 0 || errno != ESRCH;
+}
+
+static void init_layout(BlockLayout* b, const std::string& cluster, const ClusterConfig& config, int launcher_pid) {
+  // The segment comes zero-filled from ftruncate; only non-zero fields and
+  // the mutexes need setting.
+  b->header.magic = kBlockMagic;
+  b->header.version = kBlockVersion;
+  b->header.total_bytes = kBlockBytes;
+  b->header.launcher_pid = launcher_pid;
+  b->header.start_time_ns = wall_ns();
+  b->lock.init();
+  b->config = config;
+  std::strncpy(b->config.name, cluster.c_str(), kNameBytes - 1);
+  b->next_schedule_id.store(1);
+  for (auto& m : b->mailboxes) m.producer_lock.init();
+}
+
+Status Block::create(const std::string& cluster, const ClusterConfig& config, int launcher_pid,
+                     std::unique_ptr<Block>* out) {
+  const std::string name = segment_name(cluster);
+  try {
+    bip::permissions perm(0600);
+    bip::shared_memory_object shm(bip::create_only, name.c_str(), bip::read_write, perm);
+    // The umask could have narrowed or the library widened the mode; pin it.
+    fchmod(shm.get_mapping_handle().handle, 0600);
+    shm.truncate(kBlockBytes);
+    bip::mapped_region region(shm, bip::read_write);
+    auto* b = static_cast<BlockLayout*>(region.get_address());
+    init_layout(b, cluster, config, launcher_pid);
+    b->header.init_done.store(1, std::memory_order_release);
+    out->reset(new Block(cluster, std::move(region)));
+    return Status::ok();
+  } catch (const bip::interprocess_exception& e) {
+    if (e.get_error_code() == bip::already_exists_error)
+      return Status::busy("cluster '" + cluster + "' is already running (shared memory /dev/shm/" + name + " exists)");
+    return Status::io_error("create shared memory /dev/shm/" + name + ": " + e.what());
+  }
+}
+
+Status Block::attach(const std::string& cluster, std::unique_ptr<Block>* out) {
+  const std::string name = segment_name(cluster);
+  const std::string not_running = "cluster '" + cluster + "' is not running";
+  try {
+    bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
+    bip::offset_t size = 0;
+    if (!shm.get_size(size) || uint64_t(size) < kBlockBytes)
+      return Status::not_found(not_running + " (its block /dev/shm/" + name + " is incomplete)");
+    bip::mapped_region region(shm, bip::read_write);
+    auto* b = static_cast<BlockLayout*>(region.get_address());
+    if (b->header.magic != kBlockMagic || b->header.version != kBlockVersion)
+      return Status::not_found(not_running + " (/dev/shm/" + name + " is not a cachevault block of this version)");
+    if (b->header.init_done.load(std::memory_order_acquire) != 1)
+      return Status::not_found(not_running + " (its block was never finished; start it again with cluster up)");
+    if (!pid_alive(b->header.launcher_pid))
+      return Status::not_found(not_running + " (its launcher, pid " + std::to_string(b->header.launcher_pid) +
+                               ", is gone; cluster up replaces the stale block)");
+    out->reset(new Block(cluster, std::move(region)));
+    return Status::ok();
+  } catch (const bip::interprocess_exception& e) {
+    if (e.get_error_code() == bip::not_found_error) return Status::not_found(not_running);
+    return Status::io_error("open shared memory /dev/shm/" + name + ": " + e.what());
+  }
+}
+
+bool Block::remove(const std::string& cluster) {
+  return bip::shared_memory_object::remove(segment_name(cluster).c_str());
+}
+
+void Block::notify_change() {
+  layout().header.change_seq.fetch_add(1, std::memory_order_seq_cst);
+  futex_wake(&layout().header.change_seq, 1 << 30);
+}
+
+void Block::wait_change(uint32_t seen, uint64_t timeout_ms) {
+  futex_wait(&layout().header.change_seq, seen, timeout_ms * 1'000'000ull);
+}
+
+}  // namespace cv::shm

@@ -1,0 +1,59 @@
+// Block: one process's mapping of a cluster's public storage block. Creating
+// and attaching are different calls; the creator initialises the layout and
+// writes init_done last. Owns the mapping; copy deleted, move allowed.
+#pragma once
+
+#include <boost/interprocess/mapped_region.hpp>
+#include <boost/interprocess/shared_memory_object.hpp>
+#include <memory>
+#include <string>
+
+#include "shm/block_layout.h"
+#include "shm/status.h"
+
+namespace cv::shm {
+
+// "/cachevault.<name>": the POSIX shared-memory name of a cluster's block.
+std::string segment_name(const std::string& cluster);
+// Checks a cluster name: 1-48 characters of [A-Za-z0-9_.-], not starting with '.'.
+Status validate_cluster_name(const std::string& cluster);
+
+class Block {
+ public:
+  // Creates the segment (mode 0600) exclusively and lays it out. Fails with a
+  // clear message if it exists; the launcher removes stale ones first.
+  static Status create(const std::string& cluster, const ClusterConfig& config, int launcher_pid,
+                       std::unique_ptr<Block>* out);
+  // Attaches to a running cluster's block; a missing block, one never
+  // finished, or one whose launcher is gone reads "cluster 'x' is not running".
+  static Status attach(const std::string& cluster, std::unique_ptr<Block>* out);
+  // Unlinks the segment name; mappings stay valid until unmapped.
+  static bool remove(const std::string& cluster);
+
+  Block(const Block&) = delete;
+  Block& operator=(const Block&) = delete;
+
+  BlockLayout& layout() { return *static_cast<BlockLayout*>(region_.get_address()); }
+  const BlockLayout& layout() const { return *static_cast<const BlockLayout*>(region_.get_address()); }
+  char* ring(int mailbox) {
+    return static_cast<char*>(region_.get_address()) + kRingsOffset + uint64_t(mailbox) * kMailboxRingBytes;
+  }
+  const std::string& cluster() const { return cluster_; }
+
+  // Bumps change_seq and wakes every watcher of the block.
+  void notify_change();
+  // Sleeps until change_seq moves past `seen` or timeout_ms passes.
+  void wait_change(uint32_t seen, uint64_t timeout_ms);
+
+ private:
+  Block(std::string cluster, boost::interprocess::mapped_region region)
+      : cluster_(std::move(cluster)), region_(std::move(region)) {}
+
+  std::string cluster_;
+  boost::interprocess::mapped_region region_;
+};
+
+// True if a process with this pid exists (kill(pid, 0) does not say ESRCH).
+bool pid_alive(int pid);
+
+}  // namespace cv::shm

@@ -1,0 +1,216 @@
+// The layout of the public storage block: one named POSIX shared-memory
+// segment per cluster holding configuration, node registry, distribution
+// table, backup schedules and the request mailboxes. Every constant of the
+// block is declared here. All fields are fixed-width; nothing is allocated at
+// run time; sizes are pinned with static_assert.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "shm/robust_mutex.h"
+
+namespace cv::shm {
+
+inline constexpr uint64_t kBlockMagic = 0x314b434f4c425643ull;  // "CVBLOCK1"
+inline constexpr uint32_t kBlockVersion = 1;
+
+inline constexpr int kMaxServingNodes = 32;
+inline constexpr int kMaxTargets = 8;
+inline constexpr int kMaxClients = 32;
+inline constexpr int kMaxPartitions = 4096;
+inline constexpr int kMaxReplicas = 8;
+inline constexpr int kMaxSchedules = 8;
+inline constexpr int kMaxFailovers = 8;
+inline constexpr size_t kPathBytes = 512;
+inline constexpr size_t kNameBytes = 64;
+inline constexpr size_t kErrorBytes = 256;
+
+// Mailboxes: serving nodes first, then targets, then client slots.
+inline constexpr int kMailboxCount = kMaxServingNodes + kMaxTargets + kMaxClients;
+inline constexpr int kFirstTargetMailbox = kMaxServingNodes;
+inline constexpr int kFirstClientMailbox = kMaxServingNodes + kMaxTargets;
+// Each mailbox ring holds this many bytes of messages. A single message may
+// take at most a quarter, so a 1 MiB value always fits with room to spare.
+inline constexpr uint64_t kMailboxRingBytes = 8ull << 20;
+inline constexpr uint64_t kMaxMessageBytes = kMailboxRingBytes / 4;
+
+// How often live processes stamp their heartbeat, and how stale a heartbeat
+// may get before a peer may treat the process as gone.
+inline constexpr uint64_t kHeartbeatIntervalMs = 100;
+// Default bound on any lock of the block.
+inline constexpr uint64_t kLockTimeoutMs = 2000;
+
+enum class Role : uint32_t { kNone = 0, kServing = 1, kTarget = 2 };
+
+enum class NodeState : uint32_t {
+  kEmpty = 0,     // slot unused
+  kStarting = 1,  // forked, not ready yet
+  kUp = 2,
+  kDown = 3,      // died (marked by the launcher) or stopped
+};
+
+struct BlockHeader {
+  uint64_t magic;
+  uint32_t version;
+  uint32_t reserved0;
+  uint64_t total_bytes;
+  int32_t launcher_pid;
+  uint32_t reserved1;
+  uint64_t start_time_ns;
+  // Written last by the creator: a block with init_done == 0 is not ready.
+  std::atomic<uint32_t> init_done;
+  std::atomic<uint32_t> shutting_down;
+  // Bumped on every change of registry state, table or schedules; a futex
+  // word, so watchers sleep on it instead of polling.
+  std::atomic<uint32_t> change_seq;
+  uint32_t reserved2;
+};
+
+struct ClusterConfig {
+  char name[kNameBytes];
+  char data_dir[kPathBytes];
+  uint32_t serving_nodes;
+  uint32_t targets;
+  uint32_t replicas;
+  uint32_t partitions;
+  double weights[kMaxServingNodes];
+  uint64_t target_quota[kMaxTargets];  // 0 = unlimited
+  uint64_t node_memory;                // 0 = unlimited
+};
+
+// One registry slot per process the launcher forked. Index: serving nodes
+// 0..kMaxServingNodes-1, targets kMaxServingNodes + t.
+struct NodeSlot {
+  std::atomic<int32_t> pid;
+  std::atomic<uint32_t> role;   // Role
+  std::atomic<uint32_t> state;  // NodeState
+  std::atomic<int32_t> exit_status;
+  std::atomic<uint64_t> heartbeat_ns;  // CLOCK_MONOTONIC
+  std::atomic<uint64_t> records;       // records held (replicas included)
+  std::atomic<uint64_t> bytes;         // key + value bytes held
+  std::atomic<uint64_t> requests_total;
+  std::atomic<uint64_t> requests_per_s;
+  std::atomic<uint64_t> used_bytes;    // targets: bytes stored against quota
+  uint64_t reserved[2];
+};
+
+// The data distribution table, guarded by a seqlock so readers never take the
+// block lock: `seq` is odd while a writer changes `owners`.
+struct DistributionShm {
+  std::atomic<uint64_t> epoch;
+  std::atomic<uint32_t> seq;
+  uint32_t replicas;
+  uint32_t partitions;
+  uint32_t reserved;
+  uint16_t owners[kMaxPartitions][kMaxReplicas];
+};
+
+enum class ScheduleState : uint32_t {
+  kFree = 0,
+  kCreated = 1,
+  kEnable = 2,
+  kCopyCompleted = 3,
+  kConsolidationCompleted = 4,
+  kFailed = 5,
+};
+
+enum class EntryState : uint32_t {
+  kNone = 0,  // node not part of this schedule
+  kPending = 1,
+  kSnapshotting = 2,
+  kSending = 3,
+  kSent = 4,
+  kFailed = 5,
+};
+
+struct ScheduleEntry {
+  std::atomic<uint32_t> state;  // EntryState
+  uint32_t sent_to_target;      // target index the copy went to
+  uint32_t send_round;          // failover round the copy belongs to
+  uint32_t reserved;
+  uint64_t records;
+  uint64_t bytes;
+  uint64_t snapshot_ns;         // duration of the hot backup
+  uint64_t transfer_ns;         // duration of the send
+  char local_path[kPathBytes];  // the node's own hot-backup copy
+};
+
+struct ScheduleSlot {
+  uint64_t id;                       // 0 = free slot
+  std::atomic<uint32_t> state;       // ScheduleState
+  uint32_t target;                   // target index now assigned
+  uint32_t round;                    // bumped on every failover
+  uint32_t failovers;
+  uint32_t failover_from[kMaxFailovers];
+  uint32_t failover_reason[kMaxFailovers];  // Code of the failure
+  uint32_t full_targets_mask;        // targets found full for this schedule
+  uint32_t requester_node;
+  uint32_t nodes;                    // serving nodes when created
+  uint32_t replicas;
+  uint32_t partitions;
+  uint32_t reserved;
+  uint64_t table_epoch;
+  uint64_t created_ns;               // wall clock
+  uint64_t started_mono_ns;
+  uint64_t copy_completed_mono_ns;
+  uint64_t completed_mono_ns;
+  uint64_t consolidate_ns;
+  uint64_t records;                  // records in the consolidated file
+  uint64_t bytes;                    // its size
+  char out_dir[kPathBytes];
+  char file[kPathBytes];
+  char error[kErrorBytes];
+  ScheduleEntry entries[kMaxServingNodes];
+  uint16_t owners[kMaxPartitions][kMaxReplicas];  // the table the schedule was made from
+};
+
+struct ClientSlot {
+  std::atomic<int32_t> pid;  // 0 = free
+  std::atomic<uint32_t> generation;
+  uint64_t claimed_ns;
+};
+
+// The head of one MPSC mailbox ring. Producers serialise on producer_lock
+// (robust) and publish by advancing `tail`; the single consumer advances
+// `head`. Both counters grow without bound; the ring offset is counter % size.
+struct alignas(64) MailboxHeader {
+  RobustMutex producer_lock;
+  alignas(64) std::atomic<uint64_t> tail;
+  std::atomic<uint32_t> publish_seq;  // futex word, bumped after every publish
+  std::atomic<uint32_t> consumer_sleeping;
+  alignas(64) std::atomic<uint64_t> head;
+  std::atomic<uint32_t> consume_seq;  // futex word, bumped after consuming
+  std::atomic<uint32_t> producers_sleeping;
+  std::atomic<int32_t> consumer_pid;
+  std::atomic<uint32_t> generation;   // bumped when a client slot changes hands
+};
+
+struct BlockLayout {
+  BlockHeader header;
+  RobustMutex lock;  // guards registry transitions, schedules, table writes, client slots
+  ClusterConfig config;
+  NodeSlot nodes[kMaxServingNodes + kMaxTargets];
+  DistributionShm table;
+  std::atomic<uint64_t> next_schedule_id;
+  ScheduleSlot schedules[kMaxSchedules];
+  ClientSlot clients[kMaxClients];
+  MailboxHeader mailboxes[kMailboxCount];
+};
+
+// The rings follow the layout, each kMailboxRingBytes long.
+inline constexpr uint64_t kRingsOffset = (sizeof(BlockLayout) + 4095) & ~uint64_t(4095);
+inline constexpr uint64_t kBlockBytes = kRingsOffset + uint64_t(kMailboxCount) * kMailboxRingBytes;
+
+static_assert(std::is_trivially_copyable_v<ClusterConfig>);
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+static_assert(sizeof(std::atomic<uint64_t>) == 8 && sizeof(std::atomic<uint32_t>) == 4);
+static_assert(sizeof(NodeSlot) == 80);
+static_assert(sizeof(ScheduleEntry) == 48 + kPathBytes);
+static_assert(sizeof(MailboxHeader) % 64 == 0);
+static_assert(kMaxMessageBytes > (1u << 20) + 4096, "a 1 MiB value must fit one message");
+
+}  // namespace cv::shm

@@ -1,0 +1,118 @@
+// Mailbox ring: producers take the robust producer lock, copy, then publish by
+// a release store of `tail`. A producer killed before publishing leaves
+// nothing visible, so EOWNERDEAD needs no repair beyond marking consistent.
+#include "shm/mailbox.h"
+
+#include <cstring>
+
+#include "shm/block.h"
+#include "shm/futex.h"
+
+namespace cv::shm {
+
+namespace {
+constexpr uint64_t kRing = kMailboxRingBytes;
+uint64_t round8(uint64_t n) { return (n + 7) & ~uint64_t(7); }
+// Spins this many times before sleeping; keeps latency low on an idle core
+// without burning the CPU that another process needs.
+constexpr int kSpinsBeforeSleep = 64;
+}  // namespace
+
+Status Mailbox::send(uint16_t type, uint16_t from, uint32_t gen, uint64_t request_id, std::string_view payload,
+                     Deadline deadline) {
+  return send2(type, from, gen, request_id, payload, {}, deadline);
+}
+
+Status Mailbox::send2(uint16_t type, uint16_t from, uint32_t gen, uint64_t request_id, std::string_view p1,
+                      std::string_view p2, Deadline deadline) {
+  const uint64_t payload = p1.size() + p2.size();
+  const uint64_t need = round8(sizeof(MsgHeader) + payload);
+  if (need > kMaxMessageBytes) return Status::invalid("message of " + std::to_string(payload) + " bytes is too large");
+  uint64_t lock_ms = deadline.remaining_ns() / 1'000'000 + 1;
+  LockGuard g(h_->producer_lock, lock_ms);
+  if (!g.locked()) return Status::timeout("mailbox busy: timed out waiting for the producer lock");
+
+  const uint64_t tail = h_->tail.load(std::memory_order_relaxed);
+  const uint64_t at = tail % kRing;
+  const uint64_t to_end = kRing - at;
+  const uint64_t total = to_end < need ? to_end + need : need;  // pad the end if the message does not fit
+  for (int spins = 0;; ++spins) {
+    uint64_t head = h_->head.load(std::memory_order_acquire);
+    if (kRing - (tail - head) >= total) break;
+    int pid = h_->consumer_pid.load(std::memory_order_relaxed);
+    if (pid == 0 || !pid_alive(pid)) return Status::peer_down("the receiving process is gone");
+    if (deadline.passed()) return Status::timeout("the receiver did not make room in time");
+    if (spins < kSpinsBeforeSleep) continue;
+    uint32_t seq = h_->consume_seq.load(std::memory_order_seq_cst);
+    h_->producers_sleeping.store(1, std::memory_order_seq_cst);
+    if (kRing - (tail - h_->head.load(std::memory_order_seq_cst)) >= total) break;
+    futex_wait(&h_->consume_seq, seq, 5'000'000);  // re-check liveness every 5 ms
+  }
+  uint64_t pos = at;
+  if (to_end < need) {
+    // A tail too short for a header is skipped by the consumer on its own.
+    if (to_end >= sizeof(MsgHeader)) {
+      MsgHeader pad{uint32_t(to_end), kPadType, from, gen, 0, 0};
+      std::memcpy(ring_ + pos, &pad, sizeof pad);
+    }
+    pos = 0;
+  }
+  MsgHeader mh{uint32_t(need), type, from, gen, uint32_t(payload), request_id};
+  std::memcpy(ring_ + pos, &mh, sizeof mh);
+  if (!p1.empty()) std::memcpy(ring_ + pos + sizeof mh, p1.data(), p1.size());
+  if (!p2.empty()) std::memcpy(ring_ + pos + sizeof mh + p1.size(), p2.data(), p2.size());
+  h_->tail.store(tail + total, std::memory_order_seq_cst);
+  h_->publish_seq.fetch_add(1, std::memory_order_seq_cst);
+  if (h_->consumer_sleeping.load(std::memory_order_seq_cst)) futex_wake(&h_->publish_seq, 1);
+  return Status::ok();
+}
+
+size_t Mailbox::drain(const std::function<void(const MsgHeader&, std::string_view)>& fn) {
+  const uint64_t tail = h_->tail.load(std::memory_order_acquire);
+  const uint64_t start = h_->head.load(std::memory_order_relaxed);
+  uint64_t head = start;
+  size_t n = 0;
+  while (head < tail) {
+    if (kRing - head % kRing < sizeof(MsgHeader)) {
+      head += kRing - head % kRing;
+      continue;
+    }
+    MsgHeader mh;
+    std::memcpy(&mh, ring_ + head % kRing, sizeof mh);
+    if (mh.type != kPadType) {
+      fn(mh, std::string_view(ring_ + head % kRing + sizeof mh, mh.payload_bytes));
+      ++n;
+    }
+    head += mh.bytes;
+    // Free space as we go so producers blocked on a full ring resume early.
+    h_->head.store(head, std::memory_order_seq_cst);
+  }
+  if (head != start) {
+    h_->consume_seq.fetch_add(1, std::memory_order_seq_cst);
+    if (h_->producers_sleeping.exchange(0, std::memory_order_seq_cst)) futex_wake(&h_->consume_seq, 1 << 30);
+  }
+  return n;
+}
+
+bool Mailbox::empty() const {
+  return h_->head.load(std::memory_order_acquire) == h_->tail.load(std::memory_order_acquire);
+}
+
+void Mailbox::wait(uint64_t timeout_ns) {
+  for (int i = 0; i < kSpinsBeforeSleep; ++i)
+    if (!empty()) return;
+  uint32_t seq = h_->publish_seq.load(std::memory_order_seq_cst);
+  h_->consumer_sleeping.store(1, std::memory_order_seq_cst);
+  if (empty()) futex_wait(&h_->publish_seq, seq, timeout_ns);
+  h_->consumer_sleeping.store(0, std::memory_order_seq_cst);
+}
+
+void Mailbox::open_for(int pid) {
+  // Drop unread messages of a previous owner: they were meant for a process
+  // that no longer exists.
+  h_->head.store(h_->tail.load(std::memory_order_acquire), std::memory_order_seq_cst);
+  h_->consumer_pid.store(pid, std::memory_order_seq_cst);
+  h_->generation.fetch_add(1, std::memory_order_seq_cst);
+}
+
+}  // namespace cv::shm

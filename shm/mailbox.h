@@ -1,0 +1,58 @@
+// Mailbox: a many-producer, one-consumer ring of messages in the block. It is
+// the only request channel between cachevault processes: requests and
+// replies are messages; a batch of records travels as one message.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "shm/block_layout.h"
+#include "shm/clock.h"
+#include "shm/status.h"
+
+namespace cv::shm {
+
+// Every message starts with this header, 8-byte aligned in the ring.
+struct MsgHeader {
+  uint32_t bytes;       // header + payload, rounded up to 8
+  uint16_t type;        // MsgType (shm/messages.h); kPadType fills the ring's end
+  uint16_t from;        // sender's mailbox index
+  uint32_t from_generation;
+  uint32_t payload_bytes;
+  uint64_t request_id;  // a reply carries its request's id
+};
+static_assert(sizeof(MsgHeader) == 24);
+inline constexpr uint16_t kPadType = 0xffff;
+
+// A view of one mailbox; cheap to copy. The block must outlive it.
+class Mailbox {
+ public:
+  Mailbox(MailboxHeader* header, char* ring) : h_(header), ring_(ring) {}
+
+  // Producer side: copies one message in. Waits for room until the deadline;
+  // gives up early with kPeerDown if the consumer's pid is gone.
+  // REQUIRES: payload.size() + sizeof(MsgHeader) <= kMaxMessageBytes.
+  Status send(uint16_t type, uint16_t from, uint32_t from_generation, uint64_t request_id,
+              std::string_view payload, Deadline deadline);
+  // Same, with the payload given as two parts (a batch header and its body).
+  Status send2(uint16_t type, uint16_t from, uint32_t from_generation, uint64_t request_id,
+               std::string_view part1, std::string_view part2, Deadline deadline);
+
+  // Consumer side: hands every published message to fn, in order, then frees
+  // their space. The payload view is valid only inside fn. Returns the count.
+  size_t drain(const std::function<void(const MsgHeader&, std::string_view)>& fn);
+  // Sleeps until something is published or timeout_ns passes.
+  void wait(uint64_t timeout_ns);
+  bool empty() const;
+
+  // Claims the consumer side for this process (pid recorded for producers'
+  // liveness checks) and drops whatever a previous owner left unread.
+  void open_for(int pid);
+
+ private:
+  MailboxHeader* h_;
+  char* ring_;
+};
+
+}  // namespace cv::shm

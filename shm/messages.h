@@ -1,0 +1,138 @@
+// The request and reply messages exchanged through mailboxes, and the
+// encoding of record batches inside them. Every wire constant is here.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace cv::shm {
+
+enum class MsgType : uint16_t {
+  kWrite = 1,           // client -> coordinator: a batch of writes
+  kWriteReply = 2,      // one WireResult per record
+  kReplicate = 3,       // coordinator -> replica
+  kReplicateReply = 4,
+  kGet = 5,             // client -> replica: keys
+  kGetReply = 6,        // one WireRecord per key (status kOk or kNotFound)
+  kScan = 7,            // client -> node: records of partitions from `cursor`
+  kScanReply = 8,
+  kBackupRequest = 9,   // client -> serving node: payload is the output dir
+  kBackupReply = 10,    // BackupReplyWire + message
+};
+
+// How a coordinator treats a batch.
+enum class WriteMode : uint8_t {
+  kAssign = 0,  // put/del: the primary assigns version and timestamp
+  kKeep = 1,    // restore: records keep their version and timestamp
+};
+
+// What a replica does with a kept-version record when it holds the key.
+enum class Policy : uint8_t {
+  kNewer = 0,         // apply only if (version, timestamp) is newer
+  kOverwrite = 1,     // always apply
+  kSkipExisting = 2,  // apply only if the key is absent
+};
+
+// One status per record, as the client sees it.
+enum class RecStatus : uint8_t {
+  kOk = 0,
+  kStale = 1,        // a newer (or, with skip-existing, any) record was kept
+  kNodeDown = 2,
+  kTimeout = 3,
+  kFull = 4,         // the node's memory cap refused it
+  kBadRequest = 5,
+  kNotFound = 6,     // get: no such key
+  kWrongNode = 7,    // the receiver is not a replica under its table
+};
+
+const char* rec_status_name(RecStatus s);
+
+enum class RecOp : uint8_t { kPut = 0, kDelete = 1 };
+
+struct BatchHeader {
+  uint32_t count;
+  uint8_t mode;     // WriteMode
+  uint8_t policy;   // Policy
+  uint16_t reserved;
+  uint64_t tag;     // kWrite/kKeep: restore id; kScan/kScanReply: partition cursor
+  uint64_t epoch;   // sender's table epoch
+};
+static_assert(sizeof(BatchHeader) == 24);
+
+// A record on the wire, followed by key and value bytes.
+struct WireRecord {
+  uint16_t key_len;
+  uint8_t op;       // RecOp
+  uint8_t status;   // RecStatus (replies)
+  uint32_t value_len;
+  uint64_t version;
+  uint64_t timestamp;
+  uint32_t index;   // position in the client's batch, echoed in replies
+  uint32_t reserved;
+};
+static_assert(sizeof(WireRecord) == 32);
+
+struct WireResult {
+  uint8_t status;   // RecStatus
+  uint8_t reserved[3];
+  uint32_t index;
+  uint64_t version;
+  uint64_t timestamp;
+};
+static_assert(sizeof(WireResult) == 24);
+
+struct BackupReplyWire {
+  uint32_t code;    // cv::Code
+  uint32_t reserved;
+  uint64_t schedule_id;
+};
+static_assert(sizeof(BackupReplyWire) == 16);
+
+inline constexpr size_t kMaxKeyBytes = 1024;
+inline constexpr size_t kMaxValueBytes = 1 << 20;
+// Batches are cut at this many payload bytes; larger single records still
+// fit one message on their own.
+inline constexpr size_t kBatchTargetBytes = 256 * 1024;
+
+// Appends records into a batch payload (header first, count patched at the end).
+class BatchBuilder {
+ public:
+  explicit BatchBuilder(WriteMode mode = WriteMode::kAssign, Policy policy = Policy::kNewer, uint64_t tag = 0);
+  void add(const WireRecord& r, std::string_view key, std::string_view value);
+  void add_result(const WireResult& r);
+  uint32_t count() const { return count_; }
+  size_t bytes() const { return buf_.size(); }
+  bool empty() const { return count_ == 0; }
+  void set_tag(uint64_t tag);
+  void set_epoch(uint64_t epoch);
+  // The payload with its count filled in.
+  std::string_view finish();
+  void reset(WriteMode mode, Policy policy, uint64_t tag);
+
+ private:
+  std::string buf_;
+  uint32_t count_ = 0;
+};
+
+// Reads a batch payload; bounds-checked, since a peer may have died halfway
+// through nothing (publication is atomic) but a bug must not crash a node.
+class BatchReader {
+ public:
+  explicit BatchReader(std::string_view payload);
+  bool ok() const { return ok_; }
+  const BatchHeader& header() const { return header_; }
+  // Next record; false at the end or on a malformed entry (then ok() is false).
+  bool next(WireRecord* r, std::string_view* key, std::string_view* value);
+  bool next_result(WireResult* r);
+
+ private:
+  std::string_view p_;
+  size_t pos_ = 0;
+  BatchHeader header_{};
+  bool ok_ = true;
+};
+
+}  // namespace cv::shm

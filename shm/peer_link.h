@@ -1,0 +1,35 @@
+// PeerLink: sending a message from this process to any mailbox of the block,
+// with the sender's identity filled in. Shared by nodes, targets and clients.
+#pragma once
+
+#include <string_view>
+
+#include "shm/block.h"
+#include "shm/mailbox.h"
+#include "shm/messages.h"
+
+namespace cv::shm {
+
+class PeerLink {
+ public:
+  PeerLink(Block& block, int self_mailbox, uint32_t self_generation)
+      : block_(block), self_(self_mailbox), gen_(self_generation) {}
+
+  Status send(int to, MsgType type, uint64_t request_id, std::string_view payload, uint64_t timeout_ms) {
+    return mailbox(to).send(uint16_t(type), uint16_t(self_), gen_, request_id, payload,
+                            Deadline::in_ms(timeout_ms));
+  }
+  Mailbox mailbox(int index) {
+    return Mailbox(&block_.layout().mailboxes[index], block_.ring(index));
+  }
+  int self() const { return self_; }
+  uint32_t generation() const { return gen_; }
+  void set_generation(uint32_t g) { gen_ = g; }
+
+ private:
+  Block& block_;
+  int self_;
+  uint32_t gen_;
+};
+
+}  // namespace cv::shm

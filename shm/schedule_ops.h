@@ -1,0 +1,45 @@
+// Operations on backup schedules in the block, shared by the serving node
+// that creates a schedule, the nodes and targets that advance it, and the
+// client that follows it; plus the paths every party agrees on.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "shm/block.h"
+#include "shm/table_access.h"
+
+namespace cv::shm {
+
+// Directories and files of the protocol under the cluster's data dir.
+std::string node_dir(const BlockLayout& b, int node);
+std::string target_dir(const BlockLayout& b, int target);
+std::string local_copy_path(const BlockLayout& b, int node, uint64_t schedule_id);
+std::string incoming_dir(const BlockLayout& b, int target, uint64_t schedule_id);
+std::string incoming_copy_path(const BlockLayout& b, int target, uint64_t schedule_id, int node);
+std::string default_backup_dir(const BlockLayout& b);
+std::string backup_file_name(uint64_t schedule_id);
+
+const char* schedule_state_name(ScheduleState s);
+const char* entry_state_name(EntryState s);
+inline bool schedule_active(ScheduleState s) {
+  return s == ScheduleState::kCreated || s == ScheduleState::kEnable || s == ScheduleState::kCopyCompleted;
+}
+bool target_up(const BlockLayout& b, int target);
+
+// Index of the slot holding schedule `id`, or -1.
+int find_schedule(const BlockLayout& b, uint64_t id);
+
+// Creates a schedule from the table (state kCreated) and returns its id.
+// Refuses (kBusy, naming the running backup) while another one is active.
+// Takes the block lock itself.
+Status create_schedule(Block& block, const std::string& out_dir, int requester, uint64_t* id);
+
+// REQUIRES: the block lock is held. Moves the schedule to another live
+// target that is not known to be full, bumping its round so that every node
+// re-sends its copy; with none left the schedule fails, saying why.
+void fail_over_locked(BlockLayout& b, ScheduleSlot& s, Code reason, const std::string& why);
+// REQUIRES: the block lock is held. Ends the schedule as failed with a reason.
+void fail_schedule_locked(ScheduleSlot& s, const std::string& why);
+
+}  // namespace cv::shm

@@ -1,0 +1,126 @@
+// Parallel k-way merge of sorted copies over key ranges.
+#include "target/consolidator.h"
+
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "shm/backup_writer.h"
+#include "shm/clock.h"
+
+namespace cv::target {
+
+namespace {
+
+// True if a should replace b as the surviving version of one key.
+bool wins(const fmt::RecordView& a, const fmt::RecordView& b) {
+  if (a.version != b.version) return a.version > b.version;
+  if (a.timestamp != b.timestamp) return a.timestamp > b.timestamp;
+  if (a.tombstone != b.tombstone) return a.tombstone;
+  return a.value > b.value;
+}
+
+// Splits the key space into about `parts` ranges using the copies' block
+// first keys as samples: range i is [splitters[i-1], splitters[i]).
+std::vector<std::string_view> choose_splitters(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies,
+                                               size_t parts) {
+  std::vector<std::string_view> samples;
+  for (const auto& c : copies)
+    for (const auto& b : c->blocks()) samples.push_back(b.first_key);
+  std::sort(samples.begin(), samples.end());
+  samples.erase(std::unique(samples.begin(), samples.end()), samples.end());
+  std::vector<std::string_view> out;
+  if (samples.size() < 2 || parts < 2) return out;
+  for (size_t i = 1; i < parts; ++i) out.push_back(samples[i * samples.size() / parts]);
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// Merges keys in [lo, hi) (hi empty = to the end) of every copy; appends the
+// surviving records (views into the copies' mappings) to out.
+void merge_range(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies, std::string_view lo, bool has_lo,
+                 std::string_view hi, bool has_hi, std::vector<fmt::RecordView>* out) {
+  std::vector<fmt::RecordCursor> cur;
+  cur.reserve(copies.size());
+  for (const auto& c : copies) {
+    fmt::RecordCursor rc = c->cursor(0);
+    if (has_lo) rc.seek(lo);
+    cur.push_back(rc);
+  }
+  auto in_range = [&](const fmt::RecordCursor& c) { return c.valid() && (!has_hi || c.record().key < hi); };
+  for (;;) {
+    // The copies are few (R to a handful of nodes): a linear scan for the
+    // smallest key beats a heap.
+    const fmt::RecordView* best = nullptr;
+    std::string_view key;
+    for (auto& c : cur)
+      if (in_range(c) && (best == nullptr || c.record().key < key)) {
+        key = c.record().key;
+        best = &c.record();
+      }
+    if (best == nullptr) break;
+    fmt::RecordView winner = *best;
+    for (auto& c : cur)
+      if (in_range(c) && c.record().key == key) {
+        if (wins(c.record(), winner)) winner = c.record();
+        c.next();
+      }
+    if (!winner.tombstone) out->push_back(winner);
+  }
+}
+
+}  // namespace
+
+Status open_copies(const std::vector<std::string>& paths, const std::vector<uint64_t>& expected,
+                   std::vector<std::unique_ptr<fmt::BackupReader>>* out) {
+  out->clear();
+  out->resize(paths.size());
+  std::vector<Status> st(paths.size());
+  tbb::parallel_for(size_t(0), paths.size(), [&](size_t i) {
+    st[i] = fmt::BackupReader::open(paths[i], &(*out)[i]);
+    if (st[i]) st[i] = (*out)[i]->verify_all();
+    if (st[i] && expected[i] != UINT64_MAX && (*out)[i]->record_count() != expected[i])
+      st[i] = Status::corrupt(paths[i] + ": holds " + std::to_string((*out)[i]->record_count()) +
+                                  " records, the node sent " + std::to_string(expected[i]),
+                              0);
+    if (st[i] && (*out)[i]->kind() != fmt::kNodeCopy)
+      st[i] = Status::corrupt(paths[i] + ": is not a node copy", 0);
+  });
+  for (size_t i = 0; i < st.size(); ++i)
+    if (!st[i]) return Status(st[i].code(), "copy " + paths[i] + ": " + st[i].message());
+  return Status::ok();
+}
+
+Status consolidate(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies, const fmt::FileHeaderInfo& info,
+                   const std::string& final_path, bool (*before_rename)(), ConsolidationResult* result) {
+  const uint64_t t0 = mono_ns();
+  for (const auto& c : copies) result->input_bytes += c->size();
+  // Several ranges per thread keep both cores busy when ranges differ in size.
+  const size_t parts = std::max<size_t>(1, size_t(tbb::this_task_arena::max_concurrency()) * 8);
+  auto splitters = choose_splitters(copies, parts);
+  std::vector<std::vector<fmt::RecordView>> ranges(splitters.size() + 1);
+  tbb::parallel_for(size_t(0), ranges.size(), [&](size_t i) {
+    merge_range(copies, i > 0 ? splitters[i - 1] : std::string_view(), i > 0,
+                i < splitters.size() ? splitters[i] : std::string_view(), i < splitters.size(), &ranges[i]);
+  });
+  const uint64_t t1 = mono_ns();
+  result->merge_ns = t1 - t0;
+
+  std::unique_ptr<fmt::BackupWriter> w;
+  fmt::FileHeaderInfo hi = info;
+  hi.kind = fmt::kConsolidated;
+  if (Status s = fmt::BackupWriter::create(final_path, hi, &w); !s) return s;
+  for (const auto& r : ranges)
+    for (const auto& rec : r)
+      if (Status s = w->add(rec); !s) return s;
+  if (before_rename && !before_rename()) return Status::io_error("consolidation abandoned before the rename (failpoint)");
+  if (Status s = w->finish(true); !s) return s;
+  result->records = w->records();
+  result->bytes = w->bytes_written();
+  result->write_ns = mono_ns() - t1;
+  return Status::ok();
+}
+
+}  // namespace cv::target

@@ -1,0 +1,40 @@
+// Consolidation: merges the sorted copies that serving nodes sent into one
+// backup file. For each key the copy with the highest (version, timestamp)
+// wins; on a tie a tombstone wins, then the larger value bytes, so the result
+// never depends on the order of the copies. Tombstones win over older values
+// and are then dropped. Key ranges are merged in parallel with TBB.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shm/backup_format.h"
+#include "shm/backup_reader.h"
+#include "shm/status.h"
+
+namespace cv::target {
+
+struct ConsolidationResult {
+  uint64_t records = 0;
+  uint64_t bytes = 0;          // size of the file written
+  uint64_t input_bytes = 0;    // sum of the copies' sizes
+  uint64_t verify_ns = 0;
+  uint64_t merge_ns = 0;
+  uint64_t write_ns = 0;
+};
+
+// Opens and fully verifies each copy (in parallel); a damaged copy is an
+// error naming it. expected_records[i] (if not UINT64_MAX) must match.
+Status open_copies(const std::vector<std::string>& paths, const std::vector<uint64_t>& expected_records,
+                   std::vector<std::unique_ptr<fmt::BackupReader>>* out);
+
+// Merges the copies into final_path (temp, fsync, rename, fsync dir). Called
+// with the copies already verified. `before_rename` runs just before the file
+// is made durable under its final name (a failpoint hook); returning false
+// abandons the file.
+Status consolidate(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies, const fmt::FileHeaderInfo& info,
+                   const std::string& final_path, bool (*before_rename)(), ConsolidationResult* result);
+
+}  // namespace cv::target

@@ -1,0 +1,168 @@
+// ScheduleDriver: enable, completion check, consolidation, cleanup.
+#include "target/schedule_driver.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "shm/clock.h"
+#include "shm/failpoints.h"
+#include "shm/schedule_ops.h"
+#include "target/consolidator.h"
+#include "target/milestones.h"
+
+namespace cv::target {
+
+namespace {
+bool rename_failpoint() { return !failpoint(kFpConsolidateRename); }
+}  // namespace
+
+ScheduleDriver::ScheduleDriver(shm::Block& block, int target_index)
+    : block_(block), b_(block.layout()), t_(target_index) {
+  // Temp files of a consolidation cut short by an earlier crash of this target.
+  std::error_code ec;
+  std::filesystem::remove_all(shm::target_dir(b_, t_) + "/incoming", ec);
+  std::filesystem::create_directories(shm::target_dir(b_, t_), ec);
+}
+
+void ScheduleDriver::poll() {
+  for (int i = 0; i < shm::kMaxSchedules; ++i) {
+    shm::ScheduleSlot& s = b_.schedules[i];
+    if (s.id == 0 || s.target != uint32_t(t_)) continue;
+    switch (shm::ScheduleState(s.state.load())) {
+      case shm::ScheduleState::kCreated: enable(s); break;
+      case shm::ScheduleState::kEnable: check_copies(s); break;
+      case shm::ScheduleState::kCopyCompleted: run_consolidation(s); break;
+      case shm::ScheduleState::kConsolidationCompleted:
+      case shm::ScheduleState::kFailed: cleanup(s); break;
+      case shm::ScheduleState::kFree: break;
+    }
+  }
+}
+
+void ScheduleDriver::enable(shm::ScheduleSlot& s) {
+  {
+    shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+    if (!g.locked() || shm::ScheduleState(s.state.load()) != shm::ScheduleState::kCreated) return;
+    if (failpoint(kFpScheduleEnable)) {
+      shm::fail_schedule_locked(s, "target" + std::to_string(t_) + " could not enable the schedule (failpoint)");
+    } else {
+      s.state.store(uint32_t(shm::ScheduleState::kEnable));
+    }
+  }
+  spdlog::info("target {}: backup {} enabled", t_, s.id);
+  block_.notify_change();
+}
+
+void ScheduleDriver::check_copies(shm::ScheduleSlot& s) {
+  shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+  if (!g.locked() || shm::ScheduleState(s.state.load()) != shm::ScheduleState::kEnable) return;
+  bool all_done = true;
+  for (uint32_t n = 0; n < s.nodes; ++n) {
+    shm::ScheduleEntry& e = s.entries[n];
+    auto es = shm::EntryState(e.state.load());
+    const bool here = es == shm::EntryState::kSent && e.send_round == s.round;
+    const bool dead = shm::NodeState(b_.nodes[n].state.load()) == shm::NodeState::kDown;
+    if (!here && es != shm::EntryState::kFailed && dead) {
+      e.state.store(uint32_t(shm::EntryState::kFailed));
+      es = shm::EntryState::kFailed;
+      spdlog::warn("target {}: backup {}: node{} died before its copy arrived", t_, s.id, n);
+    }
+    if (!here && es != shm::EntryState::kFailed) all_done = false;
+  }
+  if (!all_done) return;
+  // Every partition needs a replica whose copy arrived.
+  for (uint32_t p = 0; p < s.partitions; ++p) {
+    bool covered = false;
+    std::string holders;
+    for (uint32_t k = 0; k < s.replicas; ++k) {
+      const uint16_t n = s.owners[p][k];
+      covered |= shm::EntryState(s.entries[n].state.load()) == shm::EntryState::kSent;
+      holders += (k ? ", node" : "node") + std::to_string(n);
+    }
+    if (!covered) {
+      shm::fail_schedule_locked(s, "partition " + std::to_string(p) + " has no live replica that sent it (" +
+                                       holders + " failed)");
+      spdlog::error("target {}: backup {} failed: {}", t_, s.id, s.error);
+      block_.notify_change();
+      return;
+    }
+  }
+  s.copy_completed_mono_ns = mono_ns();
+  s.state.store(uint32_t(shm::ScheduleState::kCopyCompleted));
+  spdlog::info("target {}: backup {}: copy completed", t_, s.id);
+  block_.notify_change();
+}
+
+void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
+  const uint64_t sid = s.id;
+  const uint32_t round = s.round;
+  std::vector<std::string> paths;
+  std::vector<uint64_t> expected;
+  for (uint32_t n = 0; n < s.nodes; ++n)
+    if (shm::EntryState(s.entries[n].state.load()) == shm::EntryState::kSent) {
+      paths.push_back(shm::incoming_copy_path(b_, t_, sid, int(n)));
+      expected.push_back(s.entries[n].records);
+    }
+  write_milestone(b_, s, "sent");
+  spdlog::info("target {}: backup {}: consolidating {} copies", t_, sid, paths.size());
+  const uint64_t t0 = mono_ns();
+  std::vector<std::unique_ptr<fmt::BackupReader>> copies;
+  Status st = failpoint(kFpTargetReceive) ? Status::corrupt("copy check failed (failpoint)", 0) : Status::ok();
+  if (st) st = open_copies(paths, expected, &copies);
+  ConsolidationResult res;
+  const std::string file = std::string(s.out_dir) + "/" + shm::backup_file_name(sid);
+  if (st && failpoint(kFpConsolidateStart)) st = Status::io_error("consolidation failed (failpoint)");
+  if (st) {
+    std::error_code ec;
+    std::filesystem::create_directories(s.out_dir, ec);
+    fmt::FileHeaderInfo info;
+    info.backup_id = sid;
+    info.source_nodes = s.nodes;
+    info.source_replicas = s.replicas;
+    info.source_partitions = s.partitions;
+    info.created_ns = s.created_ns;
+    st = consolidate(copies, info, file, rename_failpoint, &res);
+  }
+  if (st && failpoint(kFpConsolidateEnd)) st = Status::io_error("consolidation failed (failpoint)");
+  shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+  if (!g.locked() || s.id != sid || s.round != round ||
+      shm::ScheduleState(s.state.load()) != shm::ScheduleState::kCopyCompleted) {
+    spdlog::warn("target {}: backup {} changed while consolidating; result dropped", t_, sid);
+    if (st) std::filesystem::remove(file);
+    return;
+  }
+  if (!st) {
+    shm::fail_schedule_locked(s, "consolidation on target" + std::to_string(t_) + " failed: " + st.message());
+    spdlog::error("target {}: backup {}: {}", t_, sid, s.error);
+    block_.notify_change();
+    return;
+  }
+  s.consolidate_ns = mono_ns() - t0;
+  s.records = res.records;
+  s.bytes = res.bytes;
+  std::memset(s.file, 0, sizeof s.file);
+  std::memcpy(s.file, file.data(), std::min(file.size(), sizeof s.file - 1));
+  s.completed_mono_ns = mono_ns();
+  s.state.store(uint32_t(shm::ScheduleState::kConsolidationCompleted));
+  spdlog::info("target {}: backup {}: consolidation completed: {} records, {} bytes in {:.1f} ms ({:.2f} GB/s of input)",
+               t_, sid, res.records, res.bytes, double(s.consolidate_ns) / 1e6,
+               double(res.input_bytes) / double(s.consolidate_ns));
+  write_milestone(b_, s, "consolidation completed");
+  block_.notify_change();
+}
+
+void ScheduleDriver::cleanup(shm::ScheduleSlot& s) {
+  if (s.id <= cleaned_through_) return;
+  cleaned_through_ = s.id;
+  std::error_code ec;
+  uint64_t freed = 0;
+  for (const auto& f : std::filesystem::directory_iterator(shm::incoming_dir(b_, t_, s.id), ec)) {
+    freed += f.file_size(ec);
+  }
+  std::filesystem::remove_all(shm::incoming_dir(b_, t_, s.id), ec);
+  auto& used = b_.nodes[shm::kFirstTargetMailbox + t_].used_bytes;
+  used.fetch_sub(std::min(freed, used.load()));
+}
+
+}  // namespace cv::target

@@ -1,0 +1,64 @@
+// Every bad input gets a one-line error naming the problem, the exit code of
+// CLI.md, and changes nothing.
+#include <gtest/gtest.h>
+
+#include "tests/support/cli_runner.h"
+
+namespace cv::test {
+namespace {
+
+void ExpectUsageError(const std::vector<std::string>& args, const std::string& mentions) {
+  CliResult r = run_cli(args);
+  EXPECT_EQ(r.rc, 2) << r.err;
+  EXPECT_NE(r.err.find(mentions), std::string::npos) << "stderr: " << r.err;
+}
+
+TEST(BadInputTest, UnknownFlagIsAUsageError) { ExpectUsageError({"status", "--no-such-flag"}, "--no-such-flag"); }
+TEST(BadInputTest, MissingArgumentIsAUsageError) { ExpectUsageError({"put", "only-key"}, "VALUE"); }
+TEST(BadInputTest, NoCommandIsAUsageError) { EXPECT_EQ(run_cli({}).rc, 2); }
+TEST(BadInputTest, ReplicasAboveNodesIsRefused) {
+  ExpectUsageError({"cluster", "up", "--name", "bi1", "--nodes", "2", "--replicas", "3"}, "--replicas");
+}
+TEST(BadInputTest, ZeroNodesIsRefused) { ExpectUsageError({"cluster", "up", "--name", "bi2", "--nodes", "0"}, "--nodes"); }
+TEST(BadInputTest, WrongWeightCountIsRefused) {
+  ExpectUsageError({"cluster", "up", "--name", "bi3", "--nodes", "3", "--weights", "1,2"}, "--weights");
+}
+TEST(BadInputTest, BadSizeIsRefused) {
+  ExpectUsageError({"cluster", "up", "--name", "bi4", "--node-memory", "lots"}, "--node-memory");
+}
+TEST(BadInputTest, BadClusterNameIsRefused) { ExpectUsageError({"cluster", "up", "--name", "a/b"}, "cluster name"); }
+
+TEST(BadInputTest, OversizedKeyAndValueAreRefused) {
+  ExpectUsageError({"put", std::string(1025, 'k'), "v", "--name", "nonexistent"}, "key");
+  ExpectUsageError({"put", "k", std::string((1 << 20) + 1, 'v'), "--name", "nonexistent"}, "value");
+}
+
+TEST(BadInputTest, CommandForAClusterNotRunningFails) {
+  for (auto cmd : std::vector<std::vector<std::string>>{
+           {"status"}, {"get", "k"}, {"put", "k", "v"}, {"scan"}, {"load", "--records", "5"}, {"backup"}}) {
+    cmd.push_back("--name");
+    cmd.push_back("not-running-xyz");
+    CliResult r = run_cli(cmd);
+    EXPECT_EQ(r.rc, 1) << cmd[0];
+    EXPECT_NE(r.err.find("not running"), std::string::npos) << cmd[0] << ": " << r.err;
+  }
+}
+
+TEST(BadInputTest, DownOfAClusterNotRunningFails) {
+  CliResult r = run_cli({"cluster", "down", "--name", "not-running-xyz"});
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(r.err.find("not running"), std::string::npos);
+}
+
+TEST(BadInputTest, EveryCommandHasHelp) {
+  for (auto cmd : std::vector<std::vector<std::string>>{{}, {"cluster", "up"}, {"cluster", "down"}, {"status"},
+                                                         {"put"}, {"get"}, {"del"}, {"load"}, {"scan"}, {"backup"},
+                                                         {"restore"}, {"inspect"}, {"verify"}, {"failpoints"},
+                                                         {"bench"}}) {
+    cmd.push_back("--help");
+    EXPECT_EQ(run_cli(cmd).rc, 0) << cmd[0];
+  }
+}
+
+}  // namespace
+}  // namespace cv::test

@@ -1,0 +1,126 @@
+// Mailboxes carry messages in order across processes, wrap around the ring,
+// survive a producer killed while holding their lock, and report a dead
+// consumer instead of blocking forever.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "shm/block_layout.h"
+#include "shm/mailbox.h"
+
+namespace cv::shm {
+namespace {
+
+class MailboxTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    bytes_ = sizeof(MailboxHeader) + kMailboxRingBytes;
+    mem_ = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ASSERT_NE(mem_, MAP_FAILED);
+    header_ = new (mem_) MailboxHeader;
+    header_->producer_lock.init();
+    ring_ = static_cast<char*>(mem_) + sizeof(MailboxHeader);
+    Box().open_for(getpid());
+  }
+  void TearDown() override { munmap(mem_, bytes_); }
+
+  Mailbox Box() { return Mailbox(header_, ring_); }
+  Status Send(const std::string& payload, uint64_t id = 0) {
+    return Box().send(1, 7, 0, id, payload, Deadline::in_ms(1000));
+  }
+  std::vector<std::string> Drain() {
+    std::vector<std::string> got;
+    Box().drain([&](const MsgHeader&, std::string_view p) { got.emplace_back(p); });
+    return got;
+  }
+
+  size_t bytes_ = 0;
+  void* mem_ = nullptr;
+  MailboxHeader* header_ = nullptr;
+  char* ring_ = nullptr;
+};
+
+TEST_F(MailboxTest, DeliversMessagesInOrder) {
+  ASSERT_TRUE(Send("one"));
+  ASSERT_TRUE(Send("two"));
+  EXPECT_EQ(Drain(), (std::vector<std::string>{"one", "two"}));
+  EXPECT_TRUE(Box().empty());
+}
+
+TEST_F(MailboxTest, WrapsAroundTheRingManyTimes) {
+  std::string big(300 * 1024, 'x');
+  for (int round = 0; round < 200; ++round) {
+    big[0] = char('a' + round % 26);
+    ASSERT_TRUE(Send(big, uint64_t(round)));
+    ASSERT_TRUE(Send("small"));
+    auto got = Drain();
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0], big);
+    EXPECT_EQ(got[1], "small");
+  }
+}
+
+TEST_F(MailboxTest, RefusesAMessageLargerThanTheLimit) {
+  EXPECT_FALSE(Send(std::string(kMaxMessageBytes, 'x')));
+}
+
+TEST_F(MailboxTest, CarriesMessagesBetweenProcesses) {
+  pid_t child = fork();
+  if (child == 0) {
+    for (int i = 0; i < 10000; ++i)
+      if (!Send(std::to_string(i), uint64_t(i))) _exit(1);
+    _exit(0);
+  }
+  int next = 0;
+  while (next < 10000) {
+    Box().drain([&](const MsgHeader& h, std::string_view p) {
+      EXPECT_EQ(h.request_id, uint64_t(next));
+      EXPECT_EQ(p, std::to_string(next));
+      ++next;
+    });
+    Box().wait(10'000'000);
+  }
+  int st = 0;
+  waitpid(child, &st, 0);
+  EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+TEST_F(MailboxTest, ProducerKilledHoldingTheLockDoesNotBlockOthers) {
+  pid_t child = fork();
+  if (child == 0) {
+    LockGuard g(header_->producer_lock, 1000);
+    for (;;) pause();
+  }
+  usleep(100000);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  EXPECT_TRUE(Send("after"));
+  EXPECT_EQ(Drain(), (std::vector<std::string>{"after"}));
+}
+
+TEST_F(MailboxTest, FullRingWithDeadConsumerReportsPeerDown) {
+  pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  header_->consumer_pid.store(child);  // a consumer that no longer exists
+  std::string chunk(1 << 20, 'y');
+  Status last;
+  for (int i = 0; i < 20 && last.is_ok(); ++i) last = Send(chunk);
+  EXPECT_EQ(last.code(), Code::kPeerDown);
+}
+
+TEST_F(MailboxTest, FullRingWithSlowConsumerTimesOut) {
+  std::string chunk(1 << 20, 'z');
+  Status last;
+  for (int i = 0; i < 20 && last.is_ok(); ++i)
+    last = Box().send(1, 7, 0, 0, chunk, Deadline::in_ms(50));
+  EXPECT_EQ(last.code(), Code::kTimeout);
+}
+
+}  // namespace
+}  // namespace cv::shm
