@@ -1,7 +1,9 @@
 // put, get, del: one record through the write pipeline or from the replicas.
 #include "client/data_commands.h"
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "client/cluster_client.h"
 #include "client/write_pipeline.h"
@@ -46,6 +48,19 @@ static int write_one(const std::string& cluster, const std::string& key, const s
 
 int cmd_put(const std::string& cluster, const std::string& key, const std::string& value) {
   return write_one(cluster, key, value, shm::RecOp::kPut);
+}
+
+int cmd_put_file(const std::string& cluster, const std::string& key, const std::string& path) {
+  std::string value;
+  FILE* f = path == "-" ? stdin : fopen(path.c_str(), "rb");
+  if (!f) return fail("--value-file " + path + ": " + strerror(errno));
+  char buf[65536];
+  size_t n;
+  // Read one byte past the limit so an oversized value is recognised without
+  // reading all of it.
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0 && value.size() <= shm::kMaxValueBytes) value.append(buf, n);
+  if (f != stdin) fclose(f);
+  return cmd_put(cluster, key, value);
 }
 
 int cmd_del(const std::string& cluster, const std::string& key) {

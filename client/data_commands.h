@@ -8,6 +8,8 @@
 namespace cv::client {
 
 int cmd_put(const std::string& cluster, const std::string& key, const std::string& value);
+// put with the value read from a file ("-" = standard input).
+int cmd_put_file(const std::string& cluster, const std::string& key, const std::string& path);
 int cmd_get(const std::string& cluster, const std::string& key);
 int cmd_del(const std::string& cluster, const std::string& key);
 

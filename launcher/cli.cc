@@ -65,12 +65,21 @@ int run_cli(int argc, char** argv) {
   status->add_flag("--json", json, "print JSON");
   status->callback([&] { rc = client::cmd_status(name, json); });
 
-  std::string key, value;
+  std::string key, value, value_file;
   auto* put = app.add_subcommand("put", "write one record");
   add_name(put, &name);
   put->add_option("KEY", key, "key (1 B to 1 KiB)")->required();
-  put->add_option("VALUE", value, "value (up to 1 MiB)")->required();
-  put->callback([&] { rc = client::cmd_put(name, key, value); });
+  auto* value_opt = put->add_option("VALUE", value, "value (up to 1 MiB)");
+  auto* file_opt = put->add_option("--value-file", value_file, "read the value from this file ('-': stdin)");
+  value_opt->excludes(file_opt);
+  put->callback([&] {
+    if (value_opt->count() == 0 && file_opt->count() == 0) {
+      fprintf(stderr, "cachevault: put needs a VALUE or --value-file\n");
+      rc = 2;
+      return;
+    }
+    rc = file_opt->count() ? client::cmd_put_file(name, key, value_file) : client::cmd_put(name, key, value);
+  });
   auto* get = app.add_subcommand("get", "print one record's value; exit 1 if absent");
   add_name(get, &name);
   get->add_option("KEY", key, "key")->required();

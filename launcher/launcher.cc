@@ -261,15 +261,13 @@ int supervise(const ClusterOptions& o, const shm::ClusterConfig& config, int rea
 
 }  // namespace
 
-std::string launcher_lock_path(const std::string& name) { return "/dev/shm/cachevault." + name + ".lock"; }
-
 int cluster_up(const ClusterOptions& o) {
   shm::ClusterConfig config;
   if (Status s = build_config(o, &config); !s) {
     fprintf(stderr, "cachevault: %s\n", s.message().c_str());
     return 2;
   }
-  const std::string lock_path = launcher_lock_path(o.name);
+  const std::string lock_path = shm::launcher_lock_path(o.name);
   int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd < 0) {
     fprintf(stderr, "cachevault: cannot open lock file %s: %s\n", lock_path.c_str(), strerror(errno));

@@ -14,7 +14,4 @@ int cluster_up(const ClusterOptions& options);
 // Runs `cluster down`; returns the exit code.
 int cluster_down(const std::string& name);
 
-// "/dev/shm/cachevault.<name>.lock": held (flock) by a live launcher.
-std::string launcher_lock_path(const std::string& name);
-
 }  // namespace cv::launcher

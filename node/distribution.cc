@@ -116,7 +116,8 @@ void balance_primaries(const DistributionInput& in, const std::vector<int>& targ
   const int n = static_cast<int>(target.size());
   std::vector<int> have(n, 0);
   for (const auto& row : *table) ++have[row[0]];
-  auto tol = [&](int i) { return tolerance > 0 ? std::max(1, int(target[i] * tolerance)) : 0; };
+  // Rounded down: reordering moves no data, so small quotas are met exactly.
+  auto tol = [&](int i) { return static_cast<int>(target[i] * tolerance); };
   std::vector<int> via(n * n), prev(n);
   for (bool moved = true; moved;) {
     moved = false;
@@ -162,8 +163,9 @@ void balance_primaries(const DistributionInput& in, const std::vector<int>& targ
 }
 
 // How far a node may sit from its slot quota before a recompute pays for
-// moving data: 5%, so that the 10% balance promise holds with room to spare.
-int slot_tolerance(int quota) { return std::max(1, quota / 20); }
+// moving data: 5%, rounded down, so that the 10% balance promise holds even
+// after rounding (a node with a quota under 20 is kept exact).
+int slot_tolerance(int quota) { return quota / 20; }
 
 // Moves single slots from nodes over quota to up nodes under quota, but only
 // where one of the pair is off by more than its tolerance, so that small
@@ -204,8 +206,8 @@ void rebalance_slots(const DistributionInput& in, const std::vector<int>& target
 // e. Single moves get stuck when u is already in every partition of the
 // nodes with slots to spare; a chain gets round that. A step costs one data
 // move unless the slot it takes was filled by this recompute (that data has
-// to move anyway). A chain must lower sum (off_i / tol_i)^2, off = holding -
-// quota, so repeated calls terminate and spread any unavoidable excess in
+// to move anyway). A chain must lower sum (off_i / max(1, tol_i))^2, off =
+// holding - quota, so repeated calls terminate and spread any unavoidable excess in
 // proportion to tolerance. With `paid` false only free chains are taken;
 // otherwise only those that fix a node more than its tolerance away. The
 // cheapest, then most improving, chain wins. Returns whether one was applied.
@@ -232,6 +234,7 @@ bool move_chain(const DistributionInput& in, const std::vector<int>& target, Hel
   }
   auto off = [&](int i) { return int64_t{(*have)[i]} - target[i]; };
   auto tol = [&](int i) { return int64_t{slot_tolerance(target[i])}; };
+  auto scale = [&](int i) { return std::max<int64_t>(1, tol(i)); };  // potential's unit
   int best_cost = kFar;
   double best_gain = 0;
   std::vector<int> best_path;
@@ -256,10 +259,11 @@ bool move_chain(const DistributionInput& in, const std::vector<int>& target, Hel
     for (int e = 0; e < n; ++e) {
       if (e == u || dist[e] == kFar || (!paid && dist[e] > 0)) continue;
       if (paid && off(u) >= -tol(u) && off(e) <= tol(e)) continue;
-      // Change of the potential times tol_u^2 * tol_e^2, exact in integers.
-      const int64_t change = (1 - 2 * off(e)) * tol(u) * tol(u) + (1 + 2 * off(u)) * tol(e) * tol(e);
+      // Change of the potential times scale_u^2 * scale_e^2, exact in integers.
+      const int64_t su = scale(u) * scale(u), se = scale(e) * scale(e);
+      const int64_t change = (1 - 2 * off(e)) * su + (1 + 2 * off(u)) * se;
       if (change >= 0) continue;
-      const double gain = -double(change) / double(tol(u) * tol(u) * tol(e) * tol(e));
+      const double gain = -double(change) / double(su * se);
       if (dist[e] > best_cost || (dist[e] == best_cost && gain <= best_gain)) continue;
       best_cost = dist[e];
       best_gain = gain;

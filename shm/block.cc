@@ -1,12 +1,15 @@
 // Creating, attaching and removing a cluster's public storage block.
 #include "shm/block.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/interprocess/exceptions.hpp>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <new>
 
@@ -33,7 +36,31 @@ Status validate_cluster_name(const std::string& cluster) {
 
 bool pid_alive(int pid) {
   if (pid <= 0) return false;
-  return kill(pid, 0) == 0 || errno != ESRCH;
+  if (kill(pid, 0) != 0 && errno == ESRCH) return false;
+  // A zombie (dead, not yet reaped: where PID 1 does not reap) still answers
+  // kill(pid, 0); its state letter in /proc tells.
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  FILE* f = fopen(path, "re");
+  if (!f) return true;
+  char buf[512];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char* close_paren = strrchr(buf, ')');
+  return !(close_paren && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X'));
+}
+
+std::string launcher_lock_path(const std::string& cluster) { return "/dev/shm/" + segment_name(cluster) + ".lock"; }
+
+bool launcher_holds_lock(const std::string& cluster) {
+  int fd = ::open(launcher_lock_path(cluster).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  // The launcher holds LOCK_EX for its whole life; the kernel drops it the
+  // moment the launcher dies, whatever state it is left in.
+  const bool held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);
+  return held;
 }
 
 static void init_layout(BlockLayout* b, const std::string& cluster, const ClusterConfig& config, int launcher_pid) {
@@ -87,7 +114,7 @@ Status Block::attach(const std::string& cluster, std::unique_ptr<Block>* out) {
       return Status::not_found(not_running + " (/dev/shm/" + name + " is not a cachevault block of this version)");
     if (b->header.init_done.load(std::memory_order_acquire) != 1)
       return Status::not_found(not_running + " (its block was never finished; start it again with cluster up)");
-    if (!pid_alive(b->header.launcher_pid))
+    if (!pid_alive(b->header.launcher_pid) || !launcher_holds_lock(cluster))
       return Status::not_found(not_running + " (its launcher, pid " + std::to_string(b->header.launcher_pid) +
                                ", is gone; cluster up replaces the stale block)");
     out->reset(new Block(cluster, std::move(region)));

@@ -53,7 +53,11 @@ class Block {
   boost::interprocess::mapped_region region_;
 };
 
-// True if a process with this pid exists (kill(pid, 0) does not say ESRCH).
+// True if a process with this pid exists and is not a zombie.
 bool pid_alive(int pid);
+// "/dev/shm/cachevault.<name>.lock": held (flock) by a live launcher.
+std::string launcher_lock_path(const std::string& cluster);
+// True while a live launcher holds the cluster's lock file.
+bool launcher_holds_lock(const std::string& cluster);
 
 }  // namespace cv::shm

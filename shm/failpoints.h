@@ -1,7 +1,19 @@
 // Failpoints: named steps of the protocol where a test can make a process
-// crash, hang, fail or pause, set through CACHEVAULT_FAILPOINTS as
-// "name[@proc]=action[,...]" with action crash | hang | error | delay(MS),
-// acting once per process unless the action ends in '*'.
+// crash, hang, fail or pause, configured through the environment as
+// CACHEVAULT_FAILPOINTS="name[@proc]=action[,...]" (see docs and CLI.md).
+//
+// action is crash (_exit(kFailpointCrashExitCode) at once), hang (sleep
+// forever), error (the step fails as if the OS said no) or delay(MS) (pause,
+// then go on). Without @proc an entry acts in every process that reaches the
+// step; with it only in the named one (node0, target1, client, launcher, ...).
+// An entry acts once per process unless its action ends in '*'. When two
+// entries name the same failpoint, one naming this process beats one without
+// @proc, and otherwise the later wins.
+//
+// Thread safety: failpoint() may be called from any thread at any time and
+// costs one relaxed atomic load when nothing is armed. init_failpoints() is
+// meant for process start; calling it again (tests do) is safe but a
+// concurrent failpoint() may see either configuration. Errors are values.
 #pragma once
 
 #include <span>
@@ -39,15 +51,27 @@ inline constexpr std::string_view kFpRestoreClientSend = "restore.client.send";
 // Launcher.
 inline constexpr std::string_view kFpLauncherSpawn = "launcher.spawn";
 
+// The exit status of a process stopped by a crash failpoint, so that a
+// supervisor or test can tell an injected crash from a real one.
+inline constexpr int kFailpointCrashExitCode = 86;
+// The longest delay(MS) accepted: one hour.
+inline constexpr unsigned kMaxFailpointDelayMs = 3'600'000;
+
 // Call once at process start with this process's name ("node0", "target1",
-// "client", "launcher"). A bad spec is an error naming the bad entry.
+// "client", "launcher"): reads getenv("CACHEVAULT_FAILPOINTS"); unset or
+// empty arms nothing. A bad spec is an invalid-argument Status naming the
+// bad entry, and leaves the previous configuration in force.
 Status init_failpoints(const std::string& process_name);
+// The same with the spec given directly (tests).
 Status init_failpoints(const std::string& process_name, const std::string& spec);
 
-// At a named step: true if the step must fail as if the OS said no; crashes,
-// hangs or delays here as configured.
+// At a named step: returns true if the step must fail as if the OS said no;
+// crashes, hangs or delays here as configured; otherwise returns false.
+// REQUIRES: name is one of the kFp* constants above.
 bool failpoint(std::string_view name);
 
+// Every failpoint the code knows, with where it sits, for
+// `cachevault failpoints`.
 struct FailpointInfo {
   const char* name;
   const char* description;

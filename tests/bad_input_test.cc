@@ -30,7 +30,13 @@ TEST(BadInputTest, BadClusterNameIsRefused) { ExpectUsageError({"cluster", "up",
 
 TEST(BadInputTest, OversizedKeyAndValueAreRefused) {
   ExpectUsageError({"put", std::string(1025, 'k'), "v", "--name", "nonexistent"}, "key");
-  ExpectUsageError({"put", "k", std::string((1 << 20) + 1, 'v'), "--name", "nonexistent"}, "value");
+  TempDir tmp;
+  const std::string big = tmp / "big";
+  FILE* f = fopen(big.c_str(), "wb");
+  std::string v((1 << 20) + 1, 'v');
+  fwrite(v.data(), 1, v.size(), f);
+  fclose(f);
+  ExpectUsageError({"put", "k", "--value-file", big, "--name", "nonexistent"}, "value");
 }
 
 TEST(BadInputTest, CommandForAClusterNotRunningFails) {

@@ -24,7 +24,9 @@ class ClusterTest : public ::testing::Test {
   CliResult Cli(const std::vector<std::string>& args) { return cluster_.cli(args); }
   uint64_t SumRecords() {
     uint64_t sum = 0;
-    for (const auto& n : cluster_.status()["nodes"])
+    const nlohmann::json st = cluster_.status();
+    if (!st.contains("nodes")) return 0;
+    for (const auto& n : st["nodes"])
       if (n["role"] == "serving") sum += n["records"].get<uint64_t>();
     return sum;
   }
@@ -91,7 +93,8 @@ TEST_F(ClusterTest, KilledNodeIsMarkedDownAndItsKeysStayReadable) {
   bool down = false;
   for (int i = 0; i < 20 && !down; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    for (const auto& n : cluster_.status()["nodes"])
+    const nlohmann::json st = cluster_.status();
+    for (const auto& n : st["nodes"])
       if (n["role"] == "serving" && n["id"] == 1) down = n["state"] == "down";
   }
   EXPECT_TRUE(down) << "node1 not marked down within a second";
@@ -139,7 +142,8 @@ TEST_F(ClusterTest, BlockDataDirAndLogsAreOwnerOnly) {
 TEST_F(ClusterTest, DownRemovesTheBlockAndStopsEveryProcess) {
   Up();
   std::vector<int> pids;
-  for (const auto& n : cluster_.status()["nodes"]) pids.push_back(n["pid"].get<int>());
+  const nlohmann::json st = cluster_.status();
+  for (const auto& n : st["nodes"]) pids.push_back(n["pid"].get<int>());
   ASSERT_EQ(cluster_.down().rc, 0);
   EXPECT_FALSE(std::filesystem::exists("/dev/shm/cachevault." + cluster_.name()));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));

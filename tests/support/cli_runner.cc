@@ -129,7 +129,9 @@ nlohmann::json TestCluster::status() {
 }
 
 int TestCluster::node_pid(int id) {
-  for (const auto& n : status()["nodes"])
+  const nlohmann::json st = status();
+  if (!st.contains("nodes")) return -1;
+  for (const auto& n : st["nodes"])
     if (n["role"] == "serving" && n["id"] == id) return n["pid"].get<int>();
   return -1;
 }
