@@ -1,41 +1,32 @@
 // RecordStore: apply with policies, reads, and the copy-aside snapshot.
 #include "node/record_store.h"
 
+#include <algorithm>
+
 namespace cv::node {
+
+namespace {
+// Debian's Abseil has its own string_view type.
+absl::string_view av(std::string_view s) { return {s.data(), s.size()}; }
+}  // namespace
 
 RecordStore::RecordStore(uint32_t partitions, uint64_t memory_cap) : memory_cap_(memory_cap) {
   shards_.reserve(partitions);
   for (uint32_t i = 0; i < partitions; ++i) shards_.push_back(std::make_unique<Shard>());
 }
 
-RecordStore::Apply RecordStore::apply(uint32_t partition, std::string_view key, std::string_view value,
-                                      uint64_t version, uint64_t timestamp, bool tombstone, shm::Policy policy,
-                                      StoredRecord* existing) {
-  Shard& s = *shards_[partition];
-  std::lock_guard lk(s.mu);
-  auto it = s.map.find(std::string(key));
-  if (it != s.map.end()) {
-    const StoredRecord& old = it->second;
-    bool keep_old = false;
-    switch (policy) {
-      case shm::Policy::kNewer: keep_old = !newer(version, timestamp, old.version, old.timestamp); break;
-      case shm::Policy::kOverwrite: keep_old = false; break;
-      case shm::Policy::kSkipExisting: keep_old = !old.tombstone; break;
-    }
-    if (keep_old) {
-      if (existing) *existing = old;
-      return Apply::kStale;
-    }
-  }
-  const uint64_t old_bytes = it == s.map.end() ? 0 : key.size() + it->second.value.size();
+RecordStore::Apply RecordStore::store_locked(Shard& s, Map::iterator it, bool inserted, std::string_view key,
+                                             std::string_view value, uint64_t version, uint64_t timestamp,
+                                             bool tombstone) {
+  const uint64_t old_bytes = inserted ? 0 : key.size() + it->second.value.size();
   const uint64_t new_bytes = key.size() + value.size();
   if (memory_cap_ && new_bytes > old_bytes &&
-      bytes_.load(std::memory_order_relaxed) + (new_bytes - old_bytes) > memory_cap_)
+      bytes_.load(std::memory_order_relaxed) + (new_bytes - old_bytes) > memory_cap_) {
+    if (inserted) s.map.erase(it);
     return Apply::kFull;
-
+  }
   const uint64_t seq = write_seq_.fetch_add(1, std::memory_order_relaxed) + 1;
-  if (it == s.map.end()) {
-    it = s.map.emplace(std::string(key), StoredRecord{}).first;
+  if (inserted) {
     records_.fetch_add(1, std::memory_order_relaxed);
   } else if (snapshot_active_.load(std::memory_order_acquire) &&
              s.captured_epoch < snapshot_epoch_.load(std::memory_order_relaxed) &&
@@ -55,10 +46,42 @@ RecordStore::Apply RecordStore::apply(uint32_t partition, std::string_view key, 
   return Apply::kApplied;
 }
 
+RecordStore::Apply RecordStore::apply(uint32_t partition, std::string_view key, std::string_view value,
+                                      uint64_t version, uint64_t timestamp, bool tombstone, shm::Policy policy,
+                                      StoredRecord* existing) {
+  Shard& s = *shards_[partition];
+  std::lock_guard lk(s.mu);
+  auto [it, inserted] = s.map.try_emplace(av(key));
+  if (!inserted) {
+    const StoredRecord& old = it->second;
+    bool keep_old = false;
+    switch (policy) {
+      case shm::Policy::kNewer: keep_old = !newer(version, timestamp, old.version, old.timestamp); break;
+      case shm::Policy::kOverwrite: keep_old = false; break;
+      case shm::Policy::kSkipExisting: keep_old = !old.tombstone; break;
+    }
+    if (keep_old) {
+      if (existing) *existing = old;
+      return Apply::kStale;
+    }
+  }
+  return store_locked(s, it, inserted, key, value, version, timestamp, tombstone);
+}
+
+RecordStore::Apply RecordStore::assign(uint32_t partition, std::string_view key, std::string_view value,
+                                       bool tombstone, uint64_t now_ns, StoredRecord* assigned) {
+  Shard& s = *shards_[partition];
+  std::lock_guard lk(s.mu);
+  auto [it, inserted] = s.map.try_emplace(av(key));
+  assigned->version = inserted ? 1 : it->second.version + 1;
+  assigned->timestamp = inserted ? now_ns : std::max(now_ns, it->second.timestamp + 1);
+  return store_locked(s, it, inserted, key, value, assigned->version, assigned->timestamp, tombstone);
+}
+
 std::optional<StoredRecord> RecordStore::get(uint32_t partition, std::string_view key) const {
   const Shard& s = *shards_[partition];
   std::lock_guard lk(s.mu);
-  auto it = s.map.find(std::string(key));
+  auto it = s.map.find(av(key));
   if (it == s.map.end()) return std::nullopt;
   return it->second;
 }

@@ -14,7 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+#include <absl/container/flat_hash_map.h>
 #include <vector>
 
 #include "shm/messages.h"
@@ -60,6 +60,11 @@ class RecordStore {
   // was kept. A write that would take the node past its memory cap is kFull.
   Apply apply(uint32_t partition, std::string_view key, std::string_view value, uint64_t version,
               uint64_t timestamp, bool tombstone, shm::Policy policy, StoredRecord* existing);
+  // As primary: stores the write with version = held version + 1 (1 if
+  // new) and a timestamp after the held one, in one lookup; *assigned gets
+  // the version and timestamp given.
+  Apply assign(uint32_t partition, std::string_view key, std::string_view value, bool tombstone,
+               uint64_t now_ns, StoredRecord* assigned);
   // The record for a key, tombstones included.
   std::optional<StoredRecord> get(uint32_t partition, std::string_view key) const;
   // Calls fn for every record of one partition (under its shard lock).
@@ -78,12 +83,18 @@ class RecordStore {
   void end_snapshot();
 
  private:
+  // Open addressing with string_view lookups: no allocation to find a key.
+  using Map = absl::flat_hash_map<std::string, StoredRecord>;
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, StoredRecord> map;
-    std::unordered_map<std::string, StoredRecord> preimages;  // old values kept for the snapshot
+    Map map;
+    Map preimages;  // old values kept for the snapshot
     uint64_t captured_epoch = 0;
   };
+
+  // REQUIRES: s.mu held. Writes r over the slot `it` (new or existing).
+  Apply store_locked(Shard& s, Map::iterator it, bool inserted, std::string_view key, std::string_view value,
+                     uint64_t version, uint64_t timestamp, bool tombstone);
 
   std::vector<std::unique_ptr<Shard>> shards_;
   const uint64_t memory_cap_;

@@ -142,10 +142,10 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
         res.status = uint8_t(RecStatus::kWrongNode);
         continue;
       }
-      auto old = store_.get(p, key);
-      r.version = old ? old->version + 1 : 1;
-      r.timestamp = std::max(wall_ns(), old ? old->timestamp + 1 : 0);
-      st = from_apply(store_.apply(p, key, value, r.version, r.timestamp, tomb, shm::Policy::kOverwrite, nullptr));
+      StoredRecord assigned;
+      st = from_apply(store_.assign(p, key, value, tomb, wall_ns(), &assigned));
+      r.version = assigned.version;
+      r.timestamp = assigned.timestamp;
     } else if (self_owner) {
       StoredRecord existing;
       auto a = store_.apply(p, key, value, r.version, r.timestamp, tomb, policy, &existing);
