@@ -21,6 +21,7 @@ struct LoadOptions {
   std::string ack_log;
   double duration_s = 0;  // > 0: keep rewriting the records until it passes
   int window = 8;
+  bool latency = false;   // report write latency (max, p99) in the summary
   bool json = false;
 };
 int cmd_load(const std::string& cluster, const LoadOptions& o);

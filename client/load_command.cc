@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -85,6 +86,8 @@ int cmd_load(const std::string& cluster, const LoadOptions& o) {
   if (ack.failed_to_open(o.ack_log)) return fail("cannot open --ack-log " + o.ack_log + ": " + strerror(errno));
   PipelineOptions opt;
   opt.window = o.window;
+  if (o.window == 1) opt.batch_records = 1;  // one write per request: latency is per write
+  opt.track_latency = o.latency;
   WritePipeline p(*c, opt, [&ack](std::string_view k, uint64_t v, shm::RecStatus) { ack.add(k, v); });
 
   Progress progress("load", o.duration_s > 0 ? 0 : o.records);
@@ -113,10 +116,19 @@ int cmd_load(const std::string& cluster, const LoadOptions& o) {
   progress.done(p.stats().acked);
   const double secs = double(mono_ns() - start) / 1e9;
   if (!s) return fail("load: " + s.message());
+  std::string latency;
+  if (o.latency && !p.latencies_us().empty()) {
+    std::vector<uint32_t> l = p.latencies_us();
+    std::sort(l.begin(), l.end());
+    char buf[160];
+    snprintf(buf, sizeof buf, ",\"latency_max_ms\":%.3f,\"latency_p99_ms\":%.3f,\"latency_p50_ms\":%.3f",
+             l.back() / 1e3, l[l.size() * 99 / 100] / 1e3, l[l.size() / 2] / 1e3);
+    latency = buf;
+  }
   if (o.json)
-    printf("{\"records\":%llu,\"seconds\":%.3f,\"records_per_s\":%.0f,\"failed_retries\":%llu}\n",
+    printf("{\"records\":%llu,\"seconds\":%.3f,\"records_per_s\":%.0f,\"failed_retries\":%llu%s}\n",
            static_cast<unsigned long long>(p.stats().acked), secs, double(p.stats().acked) / secs,
-           static_cast<unsigned long long>(p.stats().failed_retries));
+           static_cast<unsigned long long>(p.stats().failed_retries), latency.c_str());
   else
     printf("loaded %llu records in %.2f s (%.0f records/s)\n", static_cast<unsigned long long>(p.stats().acked), secs,
            double(p.stats().acked) / secs);

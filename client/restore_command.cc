@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -88,7 +89,7 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
   WritePipeline p(*c, opt, nullptr);
   for (auto& r : resume.failed) p.requeue(std::move(r));
 
-  const uint64_t total = file->record_count();
+  const uint64_t total = o.limit ? std::min(o.limit, file->record_count()) : file->record_count();
   Progress progress("restore", total);
   const uint64_t start = mono_ns();
   uint64_t last_ckpt = start;
@@ -100,7 +101,7 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
   fmt::RecordCursor cur = file->cursor(first_block);
   for (; cur.valid() && seq < resume.position; cur.next()) ++seq;
   Status run = Status::ok();
-  for (; cur.valid(); cur.next(), ++seq) {
+  for (; cur.valid() && seq < total; cur.next(), ++seq) {
     const fmt::RecordView& r = cur.record();
     run = p.submit(r.key, r.value, uint8_t(shm::RecOp::kPut), r.version, r.timestamp, seq);
     if (!run) break;

@@ -15,6 +15,7 @@ struct RestoreOptions {
   bool resume = false;
   int entry_node = -1;       // -1: the first live serving node
   std::string checkpoint;    // default: FILE.restore-<cluster>
+  uint64_t limit = 0;        // > 0: only the first `limit` records
   bool json = false;
 };
 

@@ -132,6 +132,7 @@ void WritePipeline::on_reply(const shm::MsgHeader& h, std::string_view payload) 
   auto it = inflight_.find(h.request_id);
   if (it == inflight_.end()) return;  // timed out already; its records were re-queued
   InFlight& f = it->second;
+  if (opt_.track_latency) latencies_us_.push_back(uint32_t((mono_ns() - f.sent_ns) / 1000));
   shm::BatchReader rd(payload);
   shm::WireResult res;
   std::vector<bool> seen(f.offsets.size(), false);

@@ -38,6 +38,7 @@ struct PipelineOptions {
   int entry_node = -1;            // kKeep: the node every batch goes to
   uint64_t reply_timeout_ms = 5000;
   uint32_t max_attempts = 12;
+  bool track_latency = false;     // keep each batch's request-to-reply time
 };
 
 struct PipelineStats {
@@ -68,6 +69,8 @@ class WritePipeline {
   // flight, queued or on the failed list.
   uint64_t low_water(uint64_t next_seq) const;
   const std::deque<OwnedRecord>& failed_list() const { return failed_; }
+  // Request-to-reply times of the batches, in microseconds (track_latency).
+  const std::vector<uint32_t>& latencies_us() const { return latencies_us_; }
 
  private:
   struct OpenBatch {
@@ -101,6 +104,7 @@ class WritePipeline {
   std::deque<OwnedRecord> failed_;
   std::vector<OwnedRecord> given_up_;
   PipelineStats stats_;
+  std::vector<uint32_t> latencies_us_;
   Status fatal_;
 };
 

@@ -99,6 +99,7 @@ int run_cli(int argc, char** argv) {
   load_cmd->add_option("--ack-log", load.ack_log, "append key<TAB>version for every acknowledged write");
   load_cmd->add_option("--duration", load.duration_s, "keep rewriting the records for this many seconds");
   load_cmd->add_option("--window", load.window, "batches in flight (default 8)")->check(CLI::Range(1, 1024));
+  load_cmd->add_flag("--latency", load.latency, "report write latency (max, p99, p50) in the summary");
   load_cmd->add_flag("--json", load.json, "print a JSON summary");
   load_cmd->callback([&] { rc = client::cmd_load(name, load); });
 
@@ -128,6 +129,7 @@ int run_cli(int argc, char** argv) {
   restore_cmd->add_flag("--resume", restore.resume, "continue an interrupted restore of FILE");
   restore_cmd->add_option("--entry-node", restore.entry_node, "serving node that receives the writes");
   restore_cmd->add_option("--checkpoint", restore.checkpoint, "progress file (default FILE.restore-<cluster>)");
+  restore_cmd->add_option("--limit", restore.limit, "restore only the first N records (for measurements)");
   restore_cmd->add_flag("--json", restore.json, "print {records, stale, failed_retries, seconds, records_per_s}");
   restore_cmd->callback([&] {
     restore.policy = policy;

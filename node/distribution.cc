@@ -89,9 +89,8 @@ std::vector<int> water_fill(const std::vector<double>& weight, const std::vector
   for (int i = 0; i < n; ++i) sum += out[i] = std::min(cap[i], static_cast<int>(share[i]));
   std::vector<int> order(n);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-    return share[a] - out[a] > share[b] - out[b];
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return share[a] - out[a] > share[b] - out[b]; });
   // Loop rather than one pass so that float error can never leave a gap.
   for (bool gave = true; sum < total && gave;) {
     gave = false;
@@ -193,13 +192,12 @@ void rebalance_slots(const DistributionInput& in, const std::vector<int>& target
         ++(*have)[to];
         row.erase(row.begin() + r);
         row.push_back(static_cast<uint16_t>(to));
-        --r;  // the next holder slid into this rank
+        --r;             // the next holder slid into this rank
         changed = true;  // lowers sum |have - target| by 2: terminates
       }
     }
   }
 }
-
 
 // Moves one slot's worth of holding along a chain: u takes a slot in some
 // partition from x1, x1 takes one elsewhere from x2, ..., from the last node
@@ -341,7 +339,8 @@ Status compute_distribution(const DistributionInput& in, DistributionTable* out)
   for (int c = 0; c < n; ++c) {
     for (int i = 0; i < n; ++i) {
       const double others = double(P) * R - q.slots[c];
-      if (i != c && others > 0) co_expected[c * n + i] = double(q.slots[c]) * q.slots[i] * (R - 1) / others;
+      if (i != c && others > 0)
+        co_expected[c * n + i] = double(q.slots[c]) * q.slots[i] * (R - 1) / others;
     }
   }
   DistributionTable table(P);
@@ -371,16 +370,24 @@ Status compute_distribution(const DistributionInput& in, DistributionTable* out)
     };
     auto& row = table[p];
     row.fill(kNoNode);
-    int primary = pick(in, p, [&](int i) { return left(i) > 0 && (forced < R || left(i) == m); },
-                       [&](int i) { return Key{q.primaries[i] > primaries[i], primary_pace(i)}; });
+    int primary = pick(
+        in, p, [&](int i) { return left(i) > 0 && (forced < R || left(i) == m); },
+        [&](int i) {
+          return Key{q.primaries[i] > primaries[i], primary_pace(i)};
+        });
     row[0] = static_cast<uint16_t>(primary);
     ++primaries[primary];
     forced -= left(primary) == m ? 1 : 0;
     ++given[primary];
     for (int r = 1; r < R; ++r) {
-      auto in_row = [&](int i) { return std::find(row.begin(), row.begin() + r, i) != row.begin() + r; };
-      int next = pick(in, p, [&](int i) { return left(i) > 0 && !in_row(i) && (forced == 0 || left(i) == m); },
-                      [&](int i) { return Key{pace(i) + pair_pace(i, r), 0}; });
+      auto in_row = [&](int i) {
+        return std::find(row.begin(), row.begin() + r, i) != row.begin() + r;
+      };
+      int next = pick(
+          in, p, [&](int i) { return left(i) > 0 && !in_row(i) && (forced == 0 || left(i) == m); },
+          [&](int i) {
+            return Key{pace(i) + pair_pace(i, r), 0};
+          });
       assert(next >= 0);
       row[r] = static_cast<uint16_t>(next);
       for (int k = 0; k < r; ++k) ++co[row[k] * n + next], ++co[next * n + row[k]];
@@ -388,7 +395,8 @@ Status compute_distribution(const DistributionInput& in, DistributionTable* out)
       ++given[next];
     }
   }
-  balance_primaries(in, q.primaries, 0.0, [](int, int) { return true; }, &table);
+  balance_primaries(
+      in, q.primaries, 0.0, [](int, int) { return true; }, &table);
   *out = std::move(table);
   return Status::ok();
 }
@@ -430,9 +438,12 @@ Status recompute_distribution(const DistributionInput& in, const DistributionTab
   for (int p = 0; p < P; ++p) {
     auto& row = rows[p];
     while (static_cast<int>(row.size()) < R) {
-      int next = pick(in, p,
-                      [&](int i) { return in.up[i] && std::find(row.begin(), row.end(), i) == row.end(); },
-                      [&](int i) { return Key{q.slots[i] - have[i], 0}; });
+      int next = pick(
+          in, p,
+          [&](int i) { return in.up[i] && std::find(row.begin(), row.end(), i) == row.end(); },
+          [&](int i) {
+            return Key{q.slots[i] - have[i], 0};
+          });
       assert(next >= 0);  // R <= up nodes, so some up node is always missing
       row.push_back(static_cast<uint16_t>(next));
       ++have[next];
@@ -440,15 +451,18 @@ Status recompute_distribution(const DistributionInput& in, const DistributionTab
   }
   auto held_before = [&](int p, int node) {
     const auto& row = previous[p];
-    return std::find(row.begin(), row.begin() + previous_replicas, node) != row.begin() + previous_replicas;
+    return std::find(row.begin(), row.begin() + previous_replicas, node) !=
+           row.begin() + previous_replicas;
   };
   // Free fixes first (the greedy fill can strand a node short of quota), then
   // paid ones where a node is off by more than its tolerance: direct moves in
   // bulk, chains for what direct moves cannot reach.
-  while (move_chain(in, q.slots, held_before, false, &have, &rows)) {}
+  while (move_chain(in, q.slots, held_before, false, &have, &rows)) {
+  }
   rebalance_slots(in, q.slots, &have, &rows);
   while (move_chain(in, q.slots, held_before, false, &have, &rows) ||
-         move_chain(in, q.slots, held_before, true, &have, &rows)) {}
+         move_chain(in, q.slots, held_before, true, &have, &rows)) {
+  }
   DistributionTable table(P);
   for (int p = 0; p < P; ++p) {
     table[p].fill(kNoNode);
@@ -477,7 +491,8 @@ Status check_distribution(const DistributionInput& in, const DistributionTable& 
         continue;
       }
       if (row[r] >= n || !in.up[row[r]])
-        return Status::invalid(where + " names node " + std::to_string(row[r]) + ", which is not up");
+        return Status::invalid(where + " names node " + std::to_string(row[r]) +
+                               ", which is not up");
       if (std::find(row.begin(), row.begin() + r, row[r]) != row.begin() + r)
         return Status::invalid(where + " repeats node " + std::to_string(row[r]));
     }

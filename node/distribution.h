@@ -22,10 +22,10 @@ inline constexpr uint16_t kNoNode = 0xFFFF;
 inline constexpr int kMaxDistributionNodes = 256;
 
 struct DistributionInput {
-  int partitions = 0;            // P, 1..kMaxDistributionPartitions
-  int replicas = 0;              // R, 1..kMaxReplicasPerPartition, <= up nodes
-  std::vector<double> weights;   // one per serving node (index = node id)
-  std::vector<bool> up;          // same size as weights
+  int partitions = 0;           // P, 1..kMaxDistributionPartitions
+  int replicas = 0;             // R, 1..kMaxReplicasPerPartition, <= up nodes
+  std::vector<double> weights;  // one per serving node (index = node id)
+  std::vector<bool> up;         // same size as weights
 };
 
 // owners[p][0..R) lists R distinct node ids for partition p, primary first;

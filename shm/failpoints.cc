@@ -104,13 +104,15 @@ Status parse_entry(std::string_view entry, Entry* out) {
   if (size_t at = name.find('@'); at != std::string_view::npos) {
     std::string_view proc = name.substr(at + 1);
     if (!is_process_name(proc))
-      return bad("'" + std::string(proc) + "' is not a process (node<N>, target<N>, client, launcher)");
+      return bad("'" + std::string(proc) +
+                 "' is not a process (node<N>, target<N>, client, launcher)");
     name = name.substr(0, at);
     out->process = proc;
   }
   out->index = index_of(name);
   if (out->index < 0)
-    return bad("unknown failpoint '" + std::string(name) + "'; `cachevault failpoints` lists the known ones");
+    return bad("unknown failpoint '" + std::string(name) +
+               "'; `cachevault failpoints` lists the known ones");
   if (action.ends_with('*')) {
     out->every_time = true;
     action.remove_suffix(1);
@@ -125,8 +127,10 @@ Status parse_entry(std::string_view entry, Entry* out) {
     std::string_view ms = action.substr(6, action.size() - 7);
     uint32_t value = 0;
     auto [end, ec] = std::from_chars(ms.data(), ms.data() + ms.size(), value);
-    if (!is_digits(ms) || ec != std::errc() || end != ms.data() + ms.size() || value > kMaxFailpointDelayMs)
-      return bad("delay needs a whole number of milliseconds up to " + std::to_string(kMaxFailpointDelayMs));
+    if (!is_digits(ms) || ec != std::errc() || end != ms.data() + ms.size() ||
+        value > kMaxFailpointDelayMs)
+      return bad("delay needs a whole number of milliseconds up to " +
+                 std::to_string(kMaxFailpointDelayMs));
     out->action = Action::kDelay;
     out->delay_ms = value;
   } else {
@@ -217,7 +221,8 @@ bool failpoint(std::string_view name) {
       if (first) announce(name, "error");
       return true;
     case Action::kDelay:
-      std::this_thread::sleep_for(std::chrono::milliseconds(slot.delay_ms.load(std::memory_order_relaxed)));
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(slot.delay_ms.load(std::memory_order_relaxed)));
       return false;
   }
   return false;

@@ -77,8 +77,10 @@ class DistributionTest : public testing::Test {
       again = false;
       double left = total, wsum = 0;
       for (int i = 0; i < n; ++i) {
-        if (capped[i]) left -= in_.partitions;
-        else if (in_.up[i]) wsum += in_.weights[i];
+        if (capped[i])
+          left -= in_.partitions;
+        else if (in_.up[i])
+          wsum += in_.weights[i];
       }
       for (int i = 0; i < n; ++i) {
         if (!in_.up[i] || capped[i]) continue;
@@ -86,7 +88,8 @@ class DistributionTest : public testing::Test {
         if (ideal[i] > in_.partitions) capped[i] = again = true;
       }
     }
-    for (int i = 0; i < n; ++i) if (capped[i]) ideal[i] = in_.partitions;
+    for (int i = 0; i < n; ++i)
+      if (capped[i]) ideal[i] = in_.partitions;
     return ideal;
   }
 
@@ -155,8 +158,8 @@ TEST_P(DistributionLoss, LosingANodeMovesOnlyItsSlots) {
 }
 
 const Shape kSpareShapes[] = {
-    {{1, 2, 3}, 2, 256},   {{1, 1, 1}, 2, 256},       {{1, 1, 1, 1, 1, 1, 1}, 3, 256},
-    {{5, 1}, 1, 256},      {{1, 2, 3, 4, 5}, 2, 1024}, {{1, 1, 10}, 2, 256},
+    {{1, 2, 3}, 2, 256},    {{1, 1, 1}, 2, 256},        {{1, 1, 1, 1, 1, 1, 1}, 3, 256},
+    {{5, 1}, 1, 256},       {{1, 2, 3, 4, 5}, 2, 1024}, {{1, 1, 10}, 2, 256},
     {{3, 1, 1, 1}, 3, 512}, {{1, 1, 1}, 1, 4096},
 };
 INSTANTIATE_TEST_SUITE_P(Weights, DistributionShapes,

@@ -163,15 +163,17 @@ TEST_F(FailpointsTest, ARejectedSpecChangesNothing) {
 }
 
 TEST_F(FailpointsTest, EveryNamedStepIsListedOnceWithADescription) {
-  const std::set<std::string_view> named = {
-      kFpScheduleCreated,     kFpScheduleEnable,      kFpSnapshotStart,
-      kFpSnapshotEnd,         kFpSendStart,           kFpSendEnd,
-      kFpTargetReceive,       kFpConsolidateStart,    kFpConsolidateEnd,
-      kFpConsolidateRename,   kFpScheduleLock,        kFpBackupClientPoll,
-      kFpNodeReplicaApply,    kFpNodeForward,         kFpNodeReply,
-      kFpNodeHeartbeat,       kFpRestoreEntryForward, kFpRestoreReplicaApply,
-      kFpRestoreStatusReturn, kFpRestoreClientCheckpoint, kFpRestoreClientSend,
-      kFpLauncherSpawn};
+  const std::set<std::string_view> named = {kFpScheduleCreated,     kFpScheduleEnable,
+                                            kFpSnapshotStart,       kFpSnapshotEnd,
+                                            kFpSendStart,           kFpSendEnd,
+                                            kFpTargetReceive,       kFpConsolidateStart,
+                                            kFpConsolidateEnd,      kFpConsolidateRename,
+                                            kFpScheduleLock,        kFpBackupClientPoll,
+                                            kFpNodeReplicaApply,    kFpNodeForward,
+                                            kFpNodeReply,           kFpNodeHeartbeat,
+                                            kFpRestoreEntryForward, kFpRestoreReplicaApply,
+                                            kFpRestoreStatusReturn, kFpRestoreClientCheckpoint,
+                                            kFpRestoreClientSend,   kFpLauncherSpawn};
   std::set<std::string_view> listed;
   for (const auto& f : known_failpoints()) {
     EXPECT_TRUE(listed.insert(f.name).second) << f.name << " listed twice";

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -144,5 +145,139 @@ std::vector<nlohmann::json> parse_json_lines(const std::string& text) {
     if (!line.empty() && line[0] == '{') v.push_back(nlohmann::json::parse(line, nullptr, false));
   return v;
 }
+
+
+int spawn_cli_capture(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                      const std::string& stdout_path, const std::string& stderr_path) {
+  return exec_child(args, env, stdout_path, stderr_path);
+}
+
+bool try_wait_cli(int pid, int* rc) {
+  int st = 0;
+  if (waitpid(pid, &st, WNOHANG) != pid) return false;
+  *rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return true;
+}
+
+std::string read_text(const std::string& path) { return slurp(path); }
+
+size_t count_lines(const std::string& path) {
+  const std::string text = slurp(path);
+  return size_t(std::count(text.begin(), text.end(), '\n'));
+}
+
+std::vector<std::string> first_lines(const std::string& path, size_t n) {
+  std::vector<std::string> out;
+  const std::string text = slurp(path);
+  size_t pos = 0;
+  while (out.size() < n) {
+    const size_t nl = text.find('\n', pos);
+    if (nl == std::string::npos) break;
+    out.push_back(text.substr(pos, nl - pos));
+    pos = nl + 1;
+  }
+  return out;
+}
+
+bool wait_until(const std::function<bool()>& pred, int timeout_ms, int step_ms) {
+  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() > until) return pred();
+    std::this_thread::sleep_for(std::chrono::milliseconds(step_ms));
+  }
+}
+
+RecordMap records_by_key(const std::vector<nlohmann::json>& lines) {
+  RecordMap m;
+  for (const auto& l : lines) {
+    if (!l.is_object() || !l.contains("key")) continue;
+    const std::string k = l["key"].is_string() ? l["key"].get<std::string>() : l["key"].dump();
+    nlohmann::json r = {{"key", l["key"]},
+                        {"value", l.value("value", nlohmann::json())},
+                        {"version", l.value("version", nlohmann::json())},
+                        {"timestamp", l.value("timestamp", nlohmann::json())}};
+    if (l.contains("tombstone")) r["tombstone"] = l["tombstone"];
+    if (m.count(k)) r["duplicate"] = true;
+    m[k] = r;
+  }
+  return m;
+}
+
+RecordMap records_by_key(const std::string& json_lines) { return records_by_key(parse_json_lines(json_lines)); }
+
+std::string diff_records(const RecordMap& a, const RecordMap& b, const std::string& an, const std::string& bn,
+                         size_t max_report) {
+  std::ostringstream out;
+  size_t n = 0, only_a = 0, only_b = 0, differ = 0;
+  for (const auto& [k, ra] : a) {
+    auto it = b.find(k);
+    if (it == b.end()) {
+      ++only_a;
+      if (n++ < max_report) out << "  only in " << an << ": " << ra.dump() << "\n";
+      continue;
+    }
+    if (ra != it->second) {
+      ++differ;
+      if (n++ < max_report) out << "  " << an << ": " << ra.dump() << "\n  " << bn << ": " << it->second.dump() << "\n";
+    }
+  }
+  for (const auto& [k, rb] : b)
+    if (!a.count(k)) {
+      ++only_b;
+      if (n++ < max_report) out << "  only in " << bn << ": " << rb.dump() << "\n";
+    }
+  if (n == 0) return "";
+  std::ostringstream head;
+  head << an << " (" << a.size() << " records) and " << bn << " (" << b.size() << " records) differ: " << only_a
+       << " only in " << an << ", " << only_b << " only in " << bn << ", " << differ << " with other contents\n";
+  return head.str() + out.str();
+}
+
+std::string synthetic_key(const std::string& prefix, uint64_t index) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%010llu", static_cast<unsigned long long>(index));
+  return prefix + buf;
+}
+
+int pid_in_status(const nlohmann::json& st, const std::string& role, int id) {
+  if (!st.is_object() || !st.contains("nodes")) return -1;
+  for (const auto& n : st["nodes"])
+    if (n["role"] == role && n["id"] == id) return n["pid"].get<int>();
+  return -1;
+}
+
+std::string state_in_status(const nlohmann::json& st, const std::string& role, int id) {
+  if (!st.is_object() || !st.contains("nodes")) return "";
+  for (const auto& n : st["nodes"])
+    if (n["role"] == role && n["id"] == id) return n["state"].get<std::string>();
+  return "";
+}
+
+uint64_t serving_records_in_status(const nlohmann::json& st) {
+  uint64_t sum = 0;
+  if (!st.is_object() || !st.contains("nodes")) return 0;
+  for (const auto& n : st["nodes"])
+    if (n["role"] == "serving") sum += n["records"].get<uint64_t>();
+  return sum;
+}
+
+std::vector<std::string> TestCluster::args(std::vector<std::string> a) const {
+  a.push_back("--name");
+  a.push_back(name_);
+  return a;
+}
+
+int TestCluster::pid_of(const std::string& role, int id) { return pid_in_status(status(), role, id); }
+
+std::string TestCluster::state_of(const std::string& role, int id) { return state_in_status(status(), role, id); }
+
+bool TestCluster::wait_state(const std::string& role, int id, const std::string& state, int timeout_ms) {
+  return wait_until([&] { return state_of(role, id) == state; }, timeout_ms);
+}
+
+uint64_t TestCluster::serving_records() { return serving_records_in_status(status()); }
+
+std::string TestCluster::log(const std::string& process) const { return slurp(data_dir() + "/logs/" + process + ".log"); }
 
 }  // namespace cv::test

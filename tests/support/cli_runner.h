@@ -3,6 +3,8 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -55,6 +57,20 @@ class TestCluster {
   const std::string& name() const { return name_; }
   std::string dir() const { return tmp_.path(); }
   const TempDir& tmp() const { return tmp_; }
+  // Additive helpers.
+  // args plus --name <this cluster>, for spawn_cli.
+  std::vector<std::string> args(std::vector<std::string> a) const;
+  // pid of a serving node ("serving") or target ("target"), -1 if unknown.
+  int pid_of(const std::string& role, int id);
+  // "up", "down", ... of a process, "" if unknown.
+  std::string state_of(const std::string& role, int id);
+  // Waits until the process has the state; true if it did in time.
+  bool wait_state(const std::string& role, int id, const std::string& state, int timeout_ms = 5000);
+  // Sum of `records` over the serving nodes in status --json.
+  uint64_t serving_records();
+  // The cluster's data directory (--dir) and one process log under it.
+  std::string data_dir() const { return tmp_ / "data"; }
+  std::string log(const std::string& process) const;
 
  private:
   std::string name_;
@@ -64,5 +80,39 @@ class TestCluster {
 
 // Parses `scan --json` output: key -> the whole record object.
 std::vector<nlohmann::json> parse_json_lines(const std::string& text);
+
+// ---- Helpers for the backup and restore tests (additive). ----
+
+// Like spawn_cli, but stdout and stderr both go to files.
+int spawn_cli_capture(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                      const std::string& stdout_path, const std::string& stderr_path);
+// Whether a spawned pid has ended; if so, *rc gets its exit code (or 128+signal).
+bool try_wait_cli(int pid, int* rc);
+
+std::string read_text(const std::string& path);
+// Complete lines (ending in '\n') of a file; a partly written last line is not counted.
+size_t count_lines(const std::string& path);
+// The first n complete lines of a file.
+std::vector<std::string> first_lines(const std::string& path, size_t n);
+
+// Polls pred every step_ms until it is true or timeout_ms passed; returns its last value.
+bool wait_until(const std::function<bool()>& pred, int timeout_ms, int step_ms = 50);
+
+// Records keyed by their JSON key (a string, or the dump of {"base64": ...}),
+// each reduced to {key, value, version, timestamp}.
+using RecordMap = std::map<std::string, nlohmann::json>;
+RecordMap records_by_key(const std::vector<nlohmann::json>& lines);
+RecordMap records_by_key(const std::string& json_lines);
+// "" if a and b hold the same keys with the same value, version and
+// timestamp; otherwise a description of the first differences.
+std::string diff_records(const RecordMap& a, const RecordMap& b, const std::string& a_name = "a",
+                         const std::string& b_name = "b", size_t max_report = 10);
+// Strings of the cachevault-produced keys (k000...): "key-" + 10-digit index.
+std::string synthetic_key(const std::string& prefix, uint64_t index);
+
+// Serving-node and target lookups on a status object.
+int pid_in_status(const nlohmann::json& status, const std::string& role, int id);
+std::string state_in_status(const nlohmann::json& status, const std::string& role, int id);
+uint64_t serving_records_in_status(const nlohmann::json& status);
 
 }  // namespace cv::test
