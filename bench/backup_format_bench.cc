@@ -1,6 +1,7 @@
 // Micro-benchmarks of the backup file format: encoding (writer), decoding
 // (cursor), verify_all, each in bytes/s of file, beside memcpy of as many
 // bytes as the yardstick.
+#include <benchmark/benchmark.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -9,8 +10,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <benchmark/benchmark.h>
 
 #include "shm/backup_reader.h"
 #include "shm/backup_writer.h"

@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
-
 #include <nlohmann/json.hpp>
 
 #include "client/record_json.h"
@@ -134,8 +133,8 @@ int run_inspect(const std::string& path, bool json, bool records) {
 int run_verify(const std::string& path) {
   std::unique_ptr<fmt::BackupReader> reader;
   if (Status s = open_verified(path, &reader); !s) return report(s);
-  std::cout << path << ": ok, " << reader->record_count() << " records in "
-            << reader->block_count() << " blocks, " << reader->size() << " bytes" << std::endl;
+  std::cout << path << ": ok, " << reader->record_count() << " records in " << reader->block_count()
+            << " blocks, " << reader->size() << " bytes" << std::endl;
   return kExitOk;
 }
 

@@ -70,7 +70,9 @@ bool is_utf8(std::string_view s) {
 void append_base64(std::string_view s, std::string* out) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  const auto byte = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(s[k])); };
+  const auto byte = [&](size_t k) {
+    return static_cast<uint32_t>(static_cast<unsigned char>(s[k]));
+  };
   size_t i = 0;
   for (; i + 3 <= s.size(); i += 3) {
     const uint32_t v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);

@@ -1,6 +1,8 @@
 // RecordStore: apply with policies, reads, and the copy-aside snapshot.
 #include "node/record_store.h"
 
+#include <tbb/parallel_sort.h>
+
 #include <algorithm>
 
 namespace cv::node {
@@ -8,7 +10,18 @@ namespace cv::node {
 namespace {
 // Debian's Abseil has its own string_view type.
 absl::string_view av(std::string_view s) { return {s.data(), s.size()}; }
+
+// Eight key bytes from `from`, big-endian, zero-padded past the end.
+uint64_t key_prefix(std::string_view k, size_t from) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8; ++i) v = (v << 8) | (from + i < k.size() ? uint8_t(k[from + i]) : 0);
+  return v;
+}
 }  // namespace
+
+void SnapshotRecords::sort() {
+  tbb::parallel_sort(entries.begin(), entries.end(), [this](const Entry& a, const Entry& b) { return less(a, b); });
+}
 
 RecordStore::RecordStore(uint32_t partitions, uint64_t memory_cap) : memory_cap_(memory_cap) {
   shards_.reserve(partitions);
@@ -103,8 +116,8 @@ void RecordStore::capture(uint32_t partition, SnapshotRecords* out) {
   Shard& s = *shards_[partition];
   const uint64_t snap_seq = snapshot_seq_.load(std::memory_order_relaxed);
   auto emit = [out](std::string_view k, const StoredRecord& r) {
-    SnapshotRecords::Entry e{out->arena.size(), uint32_t(k.size()), uint32_t(r.value.size()),
-                             r.version,         r.timestamp,        r.tombstone};
+    SnapshotRecords::Entry e{{key_prefix(k, 0), key_prefix(k, 8)}, out->arena.size(), uint32_t(k.size()),
+                             uint32_t(r.value.size()), r.version, r.timestamp, r.tombstone};
     out->arena.append(k);
     out->arena.append(r.value);
     out->entries.push_back(e);

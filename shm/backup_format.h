@@ -12,14 +12,14 @@
 //   footer := record_count block_count index_offset file_checksum footer_magic
 #pragma once
 
+#include <xxhash.h>
+
 #include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
 #include <type_traits>
-
-#include <xxhash.h>
 
 namespace cv::fmt {
 
@@ -91,6 +91,12 @@ inline constexpr size_t kFileHeaderSize =
 static_assert(kFileHeaderSize == 64);
 inline constexpr size_t kHeaderVersionOffset = 8;
 inline constexpr size_t kHeaderKindOffset = 12;
+inline constexpr size_t kHeaderBackupIdOffset = 16;
+inline constexpr size_t kHeaderNodeIdOffset = 24;
+inline constexpr size_t kHeaderNodesOffset = 28;
+inline constexpr size_t kHeaderReplicasOffset = 32;
+inline constexpr size_t kHeaderPartitionsOffset = 36;
+inline constexpr size_t kHeaderCreatedOffset = 40;
 inline constexpr size_t kHeaderReservedOffset = 48;
 inline constexpr size_t kHeaderChecksumOffset = 56;  // XXH3_64 of bytes [0, 56)
 
@@ -112,12 +118,12 @@ inline void encode_file_header(const FileHeaderInfo& info, uint32_t version, cha
   put_le<uint64_t>(out, kFileMagic);
   put_le<uint32_t>(out + kHeaderVersionOffset, version);
   put_le<uint32_t>(out + kHeaderKindOffset, info.kind);
-  put_le<uint64_t>(out + 16, info.backup_id);
-  put_le<uint32_t>(out + 24, info.node_id);
-  put_le<uint32_t>(out + 28, info.source_nodes);
-  put_le<uint32_t>(out + 32, info.source_replicas);
-  put_le<uint32_t>(out + 36, info.source_partitions);
-  put_le<uint64_t>(out + 40, info.created_ns);
+  put_le<uint64_t>(out + kHeaderBackupIdOffset, info.backup_id);
+  put_le<uint32_t>(out + kHeaderNodeIdOffset, info.node_id);
+  put_le<uint32_t>(out + kHeaderNodesOffset, info.source_nodes);
+  put_le<uint32_t>(out + kHeaderReplicasOffset, info.source_replicas);
+  put_le<uint32_t>(out + kHeaderPartitionsOffset, info.source_partitions);
+  put_le<uint64_t>(out + kHeaderCreatedOffset, info.created_ns);
   put_le<uint64_t>(out + kHeaderReservedOffset, 0);
   put_le<uint64_t>(out + kHeaderChecksumOffset, file_header_checksum(out));
 }
@@ -133,14 +139,14 @@ struct RawFileHeader {
 inline RawFileHeader decode_file_header(const char* p) {
   RawFileHeader h;
   h.magic = get_le<uint64_t>(p);
-  h.version = get_le<uint32_t>(p + 8);
-  h.info.kind = get_le<uint32_t>(p + 12);
-  h.info.backup_id = get_le<uint64_t>(p + 16);
-  h.info.node_id = get_le<uint32_t>(p + 24);
-  h.info.source_nodes = get_le<uint32_t>(p + 28);
-  h.info.source_replicas = get_le<uint32_t>(p + 32);
-  h.info.source_partitions = get_le<uint32_t>(p + 36);
-  h.info.created_ns = get_le<uint64_t>(p + 40);
+  h.version = get_le<uint32_t>(p + kHeaderVersionOffset);
+  h.info.kind = get_le<uint32_t>(p + kHeaderKindOffset);
+  h.info.backup_id = get_le<uint64_t>(p + kHeaderBackupIdOffset);
+  h.info.node_id = get_le<uint32_t>(p + kHeaderNodeIdOffset);
+  h.info.source_nodes = get_le<uint32_t>(p + kHeaderNodesOffset);
+  h.info.source_replicas = get_le<uint32_t>(p + kHeaderReplicasOffset);
+  h.info.source_partitions = get_le<uint32_t>(p + kHeaderPartitionsOffset);
+  h.info.created_ns = get_le<uint64_t>(p + kHeaderCreatedOffset);
   h.reserved = get_le<uint64_t>(p + kHeaderReservedOffset);
   h.checksum = get_le<uint64_t>(p + kHeaderChecksumOffset);
   return h;
@@ -151,6 +157,9 @@ inline RawFileHeader decode_file_header(const char* p) {
 inline constexpr size_t kBlockHeaderSize = 4 + 4 + 4 + 8;  // magic, records, payload bytes,
                                                            // XXH3_64 of the payload
 static_assert(kBlockHeaderSize == 20);
+inline constexpr size_t kBlockRecordsOffset = 4;
+inline constexpr size_t kBlockPayloadBytesOffset = 8;
+inline constexpr size_t kBlockChecksumOffset = 12;
 
 struct BlockHeader {
   uint32_t magic = kBlockMagic;
@@ -160,13 +169,14 @@ struct BlockHeader {
 };
 inline void encode_block_header(const BlockHeader& h, char* out) {
   put_le<uint32_t>(out, h.magic);
-  put_le<uint32_t>(out + 4, h.record_count);
-  put_le<uint32_t>(out + 8, h.payload_bytes);
-  put_le<uint64_t>(out + 12, h.checksum);
+  put_le<uint32_t>(out + kBlockRecordsOffset, h.record_count);
+  put_le<uint32_t>(out + kBlockPayloadBytesOffset, h.payload_bytes);
+  put_le<uint64_t>(out + kBlockChecksumOffset, h.checksum);
 }
 inline BlockHeader decode_block_header(const char* p) {
-  return {get_le<uint32_t>(p), get_le<uint32_t>(p + 4), get_le<uint32_t>(p + 8),
-          get_le<uint64_t>(p + 12)};
+  return {get_le<uint32_t>(p), get_le<uint32_t>(p + kBlockRecordsOffset),
+          get_le<uint32_t>(p + kBlockPayloadBytesOffset),
+          get_le<uint64_t>(p + kBlockChecksumOffset)};
 }
 
 // ---- Record: 23-byte header, then key, then value. ----
@@ -174,6 +184,10 @@ inline BlockHeader decode_block_header(const char* p) {
 inline constexpr size_t kRecordHeaderSize = 2 + 4 + 8 + 8 + 1;  // key len, value len,
                                                                 // version, timestamp, flags
 static_assert(kRecordHeaderSize == 23);
+inline constexpr size_t kRecordValueLenOffset = 2;
+inline constexpr size_t kRecordVersionOffset = 6;
+inline constexpr size_t kRecordTimestampOffset = 14;
+inline constexpr size_t kRecordFlagsOffset = 22;
 inline constexpr uint8_t kFlagTombstone = 0x01;
 inline constexpr uint8_t kKnownFlags = kFlagTombstone;
 inline constexpr size_t kMinRecordSize = kRecordHeaderSize + kMinKeyBytes;
@@ -192,10 +206,10 @@ struct RecordView {
 
 inline void encode_record_header(char* p, const RecordView& r) {
   put_le<uint16_t>(p, static_cast<uint16_t>(r.key.size()));
-  put_le<uint32_t>(p + 2, static_cast<uint32_t>(r.value.size()));
-  put_le<uint64_t>(p + 6, r.version);
-  put_le<uint64_t>(p + 14, r.timestamp);
-  p[22] = static_cast<char>(r.tombstone ? kFlagTombstone : 0);
+  put_le<uint32_t>(p + kRecordValueLenOffset, static_cast<uint32_t>(r.value.size()));
+  put_le<uint64_t>(p + kRecordVersionOffset, r.version);
+  put_le<uint64_t>(p + kRecordTimestampOffset, r.timestamp);
+  p[kRecordFlagsOffset] = static_cast<char>(r.tombstone ? kFlagTombstone : 0);
 }
 
 // Decodes the record at p, which has `avail` readable bytes. Returns the
@@ -207,8 +221,8 @@ inline size_t decode_record(const char* p, size_t avail, RecordView* r, const ch
     return 0;
   }
   const size_t key_len = get_le<uint16_t>(p);
-  const size_t value_len = get_le<uint32_t>(p + 2);
-  const auto flags = static_cast<uint8_t>(p[22]);
+  const size_t value_len = get_le<uint32_t>(p + kRecordValueLenOffset);
+  const auto flags = static_cast<uint8_t>(p[kRecordFlagsOffset]);
   const size_t size = kRecordHeaderSize + key_len + value_len;
   *why = key_len < kMinKeyBytes || key_len > kMaxKeyBytes ? "bad key length"
          : value_len > kMaxValueBytes                     ? "bad value length"
@@ -218,8 +232,8 @@ inline size_t decode_record(const char* p, size_t avail, RecordView* r, const ch
   if (*why != nullptr) return 0;
   r->key = std::string_view(p + kRecordHeaderSize, key_len);
   r->value = std::string_view(p + kRecordHeaderSize + key_len, value_len);
-  r->version = get_le<uint64_t>(p + 6);
-  r->timestamp = get_le<uint64_t>(p + 14);
+  r->version = get_le<uint64_t>(p + kRecordVersionOffset);
+  r->timestamp = get_le<uint64_t>(p + kRecordTimestampOffset);
   r->tombstone = (flags & kFlagTombstone) != 0;
   return size;
 }
@@ -228,7 +242,9 @@ inline size_t decode_record(const char* p, size_t avail, RecordView* r, const ch
 
 inline constexpr size_t kIndexEntryFixedSize = 8 + 4 + 2;  // block offset, records,
                                                            // first-key length; then the key
-inline constexpr size_t kIndexChecksumSize = 8;            // XXH3_64 of all entries
+inline constexpr size_t kIndexEntryRecordsOffset = 8;
+inline constexpr size_t kIndexEntryKeyLenOffset = 12;
+inline constexpr size_t kIndexChecksumSize = 8;  // XXH3_64 of all entries
 
 // ---- Footer: the last 40 bytes of the file. ----
 

@@ -93,7 +93,8 @@ RecordCursor BackupReader::cursor(size_t first_block) const {
 Status BackupReader::check_structure() {
   assert(size_ >= kMinFileSize);
   const RawFileHeader h = decode_file_header(data_);
-  if (h.magic != kFileMagic) return corrupt_at(path_, 0, "not a cachevault backup file (bad magic)");
+  if (h.magic != kFileMagic)
+    return corrupt_at(path_, 0, "not a cachevault backup file (bad magic)");
   if (h.version != kFormatVersion) {
     return corrupt_at(path_, kHeaderVersionOffset,
                       "format version " + std::to_string(h.version) + ", this build reads " +
@@ -163,11 +164,12 @@ Status BackupReader::parse_index(uint64_t index_at, uint64_t entries_end) {
   uint64_t min_offset = kFileHeaderSize;  // where the next block may start
   for (uint64_t pos = index_at; pos < entries_end;) {
     const auto name = [&] { return "index entry " + std::to_string(blocks_.size()); };
-    if (entries_end - pos < kIndexEntryFixedSize) return corrupt_at(path_, pos, name() + " truncated");
+    if (entries_end - pos < kIndexEntryFixedSize)
+      return corrupt_at(path_, pos, name() + " truncated");
     BlockInfo b;
     b.offset = get_le<uint64_t>(data_ + pos);
-    b.records = get_le<uint32_t>(data_ + pos + 8);
-    const size_t key_len = get_le<uint16_t>(data_ + pos + 12);
+    b.records = get_le<uint32_t>(data_ + pos + kIndexEntryRecordsOffset);
+    const size_t key_len = get_le<uint16_t>(data_ + pos + kIndexEntryKeyLenOffset);
     if (key_len < kMinKeyBytes || key_len > kMaxKeyBytes ||
         entries_end - pos - kIndexEntryFixedSize < key_len) {
       return corrupt_at(path_, pos, name() + " has a bad first key length");
@@ -233,7 +235,8 @@ Status BackupReader::check_block(size_t i, std::string_view* last_key) const {
     const size_t size = decode_record(p, static_cast<size_t>(end - p), &r, &why);
     if (size == 0) return corrupt_at(path_, at, name() + ": " + why);
     p += size;
-    if (n == b.records) return corrupt_at(path_, at, name() + " has more records than its header says");
+    if (n == b.records)
+      return corrupt_at(path_, at, name() + " has more records than its header says");
     if (n == 0 && r.key != b.first_key) {
       return corrupt_at(path_, at, "first key of " + name() + " differs from the index");
     }
@@ -244,15 +247,16 @@ Status BackupReader::check_block(size_t i, std::string_view* last_key) const {
     *last_key = r.key;
   }
   if (n != b.records) {
-    return corrupt_at(path_, b.offset, name() + " holds " + std::to_string(n) +
-                                           " records, its header says " + std::to_string(b.records));
+    return corrupt_at(path_, b.offset,
+                      name() + " holds " + std::to_string(n) + " records, its header says " +
+                          std::to_string(b.records));
   }
   return Status::ok();
 }
 
 Status BackupReader::verify_all() const {
   std::unique_ptr<XXH3_state_t, XXH_errorcode (*)(XXH3_state_t*)> hash(XXH3_createState(),
-                                                                      XXH3_freeState);
+                                                                       XXH3_freeState);
   if (hash == nullptr) return Status::internal("out of memory for a hash state");
   XXH3_64bits_reset(hash.get());
   XXH3_64bits_update(hash.get(), data_, kFileHeaderSize);
@@ -331,8 +335,9 @@ void RecordCursor::seek(std::string_view key) {
   const auto& blocks = reader_->blocks_;
   // The last block whose first key is <= key holds the answer, or it is the
   // first record of the block after it.
-  auto it = std::upper_bound(blocks.begin(), blocks.end(), key,
-                             [](std::string_view k, const BlockInfo& b) { return k < b.first_key; });
+  auto it =
+      std::upper_bound(blocks.begin(), blocks.end(), key,
+                       [](std::string_view k, const BlockInfo& b) { return k < b.first_key; });
   status_ = Status::ok();
   enter_block(it == blocks.begin() ? 0 : static_cast<size_t>(it - blocks.begin() - 1));
   while (valid_ && record_.key < key) next();

@@ -52,12 +52,13 @@ std::string with_fixed_checksums(std::string_view in) {
     for (uint64_t pos = index_at; entries_end - pos >= kIndexEntryFixedSize;) {
       const uint64_t block = get_le<uint64_t>(p + pos);
       if (block <= index_at && index_at - block >= kBlockHeaderSize) {
-        const uint64_t payload = get_le<uint32_t>(p + block + 8);
+        const uint64_t payload = get_le<uint32_t>(p + block + kBlockPayloadBytesOffset);
         if (payload <= index_at - block - kBlockHeaderSize) {
-          put_le<uint64_t>(p + block + 12, XXH3_64bits(p + block + kBlockHeaderSize, payload));
+          put_le<uint64_t>(p + block + kBlockChecksumOffset,
+                           XXH3_64bits(p + block + kBlockHeaderSize, payload));
         }
       }
-      pos += kIndexEntryFixedSize + get_le<uint16_t>(p + pos + 12);
+      pos += kIndexEntryFixedSize + get_le<uint16_t>(p + pos + kIndexEntryKeyLenOffset);
       if (pos > entries_end) break;
     }
     put_le<uint64_t>(p + entries_end, XXH3_64bits(p + index_at, entries_end - index_at));
@@ -75,8 +76,8 @@ void write_seeds(const std::string& dir) {
     int records;
     size_t value_bytes;
   };
-  const Seed seeds[] = {{"empty", kConsolidated, 0, 0},   {"one", kConsolidated, 1, 5},
-                        {"small", kConsolidated, 20, 10}, {"copy", kNodeCopy, 30, 4},
+  const Seed seeds[] = {{"empty", kConsolidated, 0, 0},      {"one", kConsolidated, 1, 5},
+                        {"small", kConsolidated, 20, 10},    {"copy", kNodeCopy, 30, 4},
                         {"blocks", kConsolidated, 6, 30000}, {"many", kNodeCopy, 200, 0}};
   for (const Seed& seed : seeds) {
     FileHeaderInfo info;

@@ -6,9 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cerrno>
-#include <algorithm>
 #include <new>
 
 namespace cv::fmt {
@@ -42,8 +42,9 @@ Status close_fd(int fd, const std::string& path) {
 }
 
 Status rename_file(const std::string& from, const std::string& to) {
-  return ::rename(from.c_str(), to.c_str()) == 0 ? Status::ok()
-                                                 : errno_status("rename", from + " to " + to, errno);
+  return ::rename(from.c_str(), to.c_str()) == 0
+             ? Status::ok()
+             : errno_status("rename", from + " to " + to, errno);
 }
 
 Status fsync_dir(const std::string& dir) {
@@ -116,20 +117,20 @@ Status BackupWriter::fail(Status s) {
 
 Status BackupWriter::add(const RecordView& r) {
   if (!error_.is_ok()) return error_;
-  if (done_) return Status::internal("backup file " + temp_path_ + ": add after finish");
+  if (done_) return Status::internal("backup file " + final_path_ + ": add after finish");
   if (r.key.size() < kMinKeyBytes || r.key.size() > kMaxKeyBytes) {
-    return Status::invalid("backup file " + temp_path_ + ": key of " +
+    return Status::invalid("backup file " + final_path_ + ": key of " +
                            std::to_string(r.key.size()) + " bytes (1 to 1024 allowed)");
   }
   if (r.value.size() > kMaxValueBytes) {
-    return Status::invalid("backup file " + temp_path_ + ": value of " +
+    return Status::invalid("backup file " + final_path_ + ": value of " +
                            std::to_string(r.value.size()) + " bytes (at most 1 MiB allowed)");
   }
   if (r.tombstone && info_.kind == kConsolidated) {
-    return Status::invalid("backup file " + temp_path_ + ": tombstone in a consolidated backup");
+    return Status::invalid("backup file " + final_path_ + ": tombstone in a consolidated backup");
   }
   if (records_ > 0 && !(prev_key_ < r.key)) {
-    return Status::invalid("backup file " + temp_path_ + ": keys out of order (record " +
+    return Status::invalid("backup file " + final_path_ + ": keys out of order (record " +
                            std::to_string(records_) + " is not above the previous key)");
   }
   const size_t size = kRecordHeaderSize + r.key.size() + r.value.size();
@@ -146,7 +147,8 @@ Status BackupWriter::add(const RecordView& r) {
   char* p = buffer_.get() + used_;
   encode_record_header(p, r);
   std::memcpy(p + kRecordHeaderSize, r.key.data(), r.key.size());
-  if (!r.value.empty()) std::memcpy(p + kRecordHeaderSize + r.key.size(), r.value.data(), r.value.size());
+  if (!r.value.empty())
+    std::memcpy(p + kRecordHeaderSize + r.key.size(), r.value.data(), r.value.size());
   prev_key_ = std::string_view(p + kRecordHeaderSize, r.key.size());
   used_ += size;
   ++block_records_;
@@ -176,8 +178,8 @@ void BackupWriter::close_block() {
   const size_t key_len = get_le<uint16_t>(payload);
   char entry[kIndexEntryFixedSize];
   put_le<uint64_t>(entry, flushed_ + block_start_);
-  put_le<uint32_t>(entry + 8, block_records_);
-  put_le<uint16_t>(entry + 12, static_cast<uint16_t>(key_len));
+  put_le<uint32_t>(entry + kIndexEntryRecordsOffset, block_records_);
+  put_le<uint16_t>(entry + kIndexEntryKeyLenOffset, static_cast<uint16_t>(key_len));
   index_.append(entry, sizeof entry);
   index_.append(payload + kRecordHeaderSize, key_len);
 

@@ -110,6 +110,7 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
   std::vector<std::unique_ptr<fmt::BackupReader>> copies;
   Status st = failpoint(kFpTargetReceive) ? Status::corrupt("copy check failed (failpoint)", 0) : Status::ok();
   if (st) st = open_copies(paths, expected, &copies);
+  const uint64_t verified = mono_ns();
   ConsolidationResult res;
   const std::string file = std::string(s.out_dir) + "/" + shm::backup_file_name(sid);
   if (st && failpoint(kFpConsolidateStart)) st = Status::io_error("consolidation failed (failpoint)");
@@ -123,6 +124,7 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
     info.source_partitions = s.partitions;
     info.created_ns = s.created_ns;
     st = consolidate(copies, info, file, rename_failpoint, &res);
+    res.verify_ns = verified - t0;
   }
   if (st && failpoint(kFpConsolidateEnd)) st = Status::io_error("consolidation failed (failpoint)");
   shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
@@ -145,9 +147,11 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
   std::memcpy(s.file, file.data(), std::min(file.size(), sizeof s.file - 1));
   s.completed_mono_ns = mono_ns();
   s.state.store(uint32_t(shm::ScheduleState::kConsolidationCompleted));
-  spdlog::info("target {}: backup {}: consolidation completed: {} records, {} bytes in {:.1f} ms ({:.2f} GB/s of input)",
-               t_, sid, res.records, res.bytes, double(s.consolidate_ns) / 1e6,
-               double(res.input_bytes) / double(s.consolidate_ns));
+  spdlog::info(
+      "target {}: backup {}: consolidation completed: {} records, {} bytes in {:.1f} ms ({:.2f} GB/s of input; "
+      "verify {:.1f}, merge {:.1f}, write {:.1f})",
+      t_, sid, res.records, res.bytes, double(s.consolidate_ns) / 1e6, double(res.input_bytes) / double(s.consolidate_ns),
+      double(res.verify_ns) / 1e6, double(res.merge_ns) / 1e6, double(res.write_ns) / 1e6);
   write_milestone(b_, s, "consolidation completed");
   block_.notify_change();
 }

@@ -1,22 +1,22 @@
 // Specification of the backup file format: what the writer produces, what
 // the reader accepts, and that every kind of damage is caught with an offset.
 #include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
 
 #include "client/inspect_verify.h"
 #include "client/record_json.h"
@@ -90,7 +90,8 @@ class BackupFormatTest : public ::testing::Test {
     RecordCursor c = reader_->cursor();
     for (; c.valid(); c.next()) {
       const RecordView& r = c.record();
-      out.push_back({std::string(r.key), std::string(r.value), r.version, r.timestamp, r.tombstone});
+      out.push_back(
+          {std::string(r.key), std::string(r.value), r.version, r.timestamp, r.tombstone});
     }
     EXPECT_TRUE(c.status()) << c.status().message();
     return out;
@@ -112,11 +113,14 @@ class BackupFormatTest : public ::testing::Test {
     ASSERT_EQ(::pwrite(fd, &c, 1, static_cast<off_t>(offset)), 1);
     ::close(fd);
   }
-  void Truncate(uint64_t size) { ASSERT_EQ(::truncate(path_.c_str(), static_cast<off_t>(size)), 0); }
+  void Truncate(uint64_t size) {
+    ASSERT_EQ(::truncate(path_.c_str(), static_cast<off_t>(size)), 0);
+  }
   uint64_t FileSize() { return std::filesystem::file_size(path_); }
   std::vector<std::string> DirEntries() {
     std::vector<std::string> names;
-    for (const auto& e : std::filesystem::directory_iterator(dir_)) names.push_back(e.path().filename());
+    for (const auto& e : std::filesystem::directory_iterator(dir_))
+      names.push_back(e.path().filename());
     return names;
   }
 
@@ -261,7 +265,8 @@ TEST_F(BackupFormatTest, CursorStopsAtBadFramingAndSaysWhere) {
   ASSERT_TRUE(Write(3000));
   ASSERT_TRUE(Read());
   // Record 2 of block 0: payload, then two records of 23 + 14 + 100 bytes.
-  const uint64_t at = reader_->block(0).offset + kBlockHeaderSize + 2 * (kRecordHeaderSize + 14 + 100);
+  const uint64_t at =
+      reader_->block(0).offset + kBlockHeaderSize + 2 * (kRecordHeaderSize + 14 + 100);
   reader_.reset();
   FlipByte(at, 0xff);      // key length 0x000e ...
   FlipByte(at + 1, 0x04);  // ... becomes 0x04f1 = 1265, over the key limit
@@ -313,7 +318,8 @@ TEST_F(BackupFormatTest, AbandonedWriterLeavesNothingBehind) {
   {
     std::unique_ptr<BackupWriter> w;
     ASSERT_TRUE(BackupWriter::create(path_, info_, &w));
-    for (const Rec& r : Simple(20000)) ASSERT_TRUE(w->add({r.key, r.value, r.version, r.timestamp}));
+    for (const Rec& r : Simple(20000))
+      ASSERT_TRUE(w->add({r.key, r.value, r.version, r.timestamp}));
     EXPECT_EQ(w->temp_path(), path_ + ".tmp." + std::to_string(::getpid()));
     EXPECT_TRUE(std::filesystem::exists(w->temp_path()));
     EXPECT_FALSE(std::filesystem::exists(path_));
@@ -338,6 +344,29 @@ TEST_F(BackupFormatTest, FinishReplacesAnOlderFileAtomically) {
   ASSERT_TRUE(Read());
   EXPECT_EQ(reader_->record_count(), 20u);
   EXPECT_EQ(DirEntries().size(), 1u);
+}
+
+TEST_F(BackupFormatTest, AWriteErrorFailsTheWriterAndRemovesTheTempFile) {
+  // The file size limit makes write(2) fail with EFBIG (SIGXFSZ ignored).
+  struct rlimit old {};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  const auto old_handler = ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = old;
+  small.rlim_cur = 512 << 10;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  std::unique_ptr<BackupWriter> w;
+  Status s = BackupWriter::create(path_, info_, &w);
+  for (const Rec& r : Simple(30000)) {
+    if (s) s = w->add({r.key, r.value, r.version, r.timestamp});
+  }
+  if (s) s = w->finish(false);
+  ::setrlimit(RLIMIT_FSIZE, &old);
+  ::signal(SIGXFSZ, old_handler);
+  EXPECT_EQ(s.code(), Code::kIoError);
+  EXPECT_NE(s.message().find("write"), std::string::npos) << s.message();
+  EXPECT_TRUE(DirEntries().empty());
+  EXPECT_EQ(w->add({"zzz", "v", 1, 1, false}).code(), Code::kIoError);  // stays failed
+  EXPECT_EQ(w->finish(false).code(), Code::kIoError);
 }
 
 TEST_F(BackupFormatTest, CreateInAMissingDirectoryFailsNamingThePath) {
@@ -365,14 +394,15 @@ TEST_F(BackupFormatTest, AFlippedBitAnywhereIsCaughtWithAnOffsetInItsRegion) {
     const uint64_t payload = b.offset + kBlockHeaderSize;
     std::vector<uint64_t> offs;
     for (uint64_t off = b.offset; off < payload; ++off) offs.push_back(off);
-    for (uint64_t off : {payload, payload + 5, payload + b.payload_bytes / 2,
-                         payload + b.payload_bytes - 1}) {
+    for (uint64_t off :
+         {payload, payload + 5, payload + b.payload_bytes / 2, payload + b.payload_bytes - 1}) {
       offs.push_back(off);
     }
     for (uint64_t off : offs) ExpectFlipDetected(off, b.offset, payload + b.payload_bytes, 0x10);
   }
   // Index and its checksum: every byte. Footer: every bit.
-  for (uint64_t off = index_at; off < size - kFooterSize; ++off) ExpectFlipDetected(off, index_at, size);
+  for (uint64_t off = index_at; off < size - kFooterSize; ++off)
+    ExpectFlipDetected(off, index_at, size);
   for (uint64_t off = size - kFooterSize; off < size; ++off) {
     for (int bit = 0; bit < 8; ++bit) ExpectFlipDetected(off, 0, size, 1u << bit);
   }
@@ -414,7 +444,8 @@ TEST_F(BackupFormatTest, RandomGarbageIsRefusedWithoutCrashing) {
       bytes = valid;
       const size_t at = rng() % bytes.size();
       const size_t len = 1 + rng() % 64;
-      for (size_t i = at; i < std::min(bytes.size(), at + len); ++i) bytes[i] = static_cast<char>(rng());
+      for (size_t i = at; i < std::min(bytes.size(), at + len); ++i)
+        bytes[i] = static_cast<char>(rng());
       if (bytes == valid) continue;
     }
     std::unique_ptr<BackupReader> r;
@@ -593,9 +624,13 @@ TEST(RecordJsonLine, InvalidUtf8BecomesBase64) {
 }
 
 TEST(RecordJsonLine, Base64MatchesRfc4648) {
-  const std::pair<const char*, const char*> cases[] = {
-      {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="},
-      {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  const std::pair<const char*, const char*> cases[] = {{"", ""},
+                                                       {"f", "Zg=="},
+                                                       {"fo", "Zm8="},
+                                                       {"foo", "Zm9v"},
+                                                       {"foob", "Zm9vYg=="},
+                                                       {"fooba", "Zm9vYmE="},
+                                                       {"foobar", "Zm9vYmFy"}};
   for (const auto& [in, want] : cases) {
     std::string out;
     client::append_base64(in, &out);
