@@ -29,6 +29,10 @@ namespace {
 
 constexpr uint64_t kReadyTimeoutMs = 20000;
 constexpr uint64_t kStopGraceMs = 5000;
+// A serving node whose request loop has not stamped its heartbeat for this
+// long is fenced off: killed, marked down, its partitions moved. A node that
+// is alive but stuck would otherwise hold its partitions hostage.
+constexpr uint64_t kHeartbeatTimeoutMs = 5000;
 std::atomic<bool> g_stop{false};
 void on_term(int) { g_stop.store(true); }
 
@@ -155,6 +159,20 @@ bool reap(shm::Block& block, std::vector<Child>& children) {
   return serving_died;
 }
 
+void fence_silent_nodes(shm::Block& block, std::vector<Child>& children) {
+  const uint64_t now = mono_ns();
+  for (auto& c : children) {
+    if (c.pid <= 0 || c.slot >= shm::kMaxServingNodes) continue;
+    shm::NodeSlot& slot = block.layout().nodes[c.slot];
+    if (shm::NodeState(slot.state.load()) != shm::NodeState::kUp) continue;
+    const uint64_t beat = slot.heartbeat_ns.load();
+    if (beat == 0 || now < beat || now - beat < kHeartbeatTimeoutMs * 1'000'000ull) continue;
+    spdlog::error("{} (pid {}) has not stamped its heartbeat for {} ms; killing it", c.name, c.pid,
+                  (now - beat) / 1'000'000);
+    kill(c.pid, SIGKILL);
+  }
+}
+
 // Sends a line to the `cluster up --detach` caller waiting on the pipe.
 void tell_parent(int fd, const std::string& line) {
   if (fd < 0) return;
@@ -250,6 +268,7 @@ int supervise(const ClusterOptions& o, const shm::ClusterConfig& config, int rea
 
   while (!g_stop.load()) {
     reap(*block, children);
+    fence_silent_nodes(*block, children);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   spdlog::info("cluster '{}' stopping", name);
