@@ -21,6 +21,15 @@ bool ClusterClient::node_up(int node) const {
   return shm::NodeState(block_->layout().nodes[node].state.load()) == shm::NodeState::kUp;
 }
 
+bool ClusterClient::cluster_alive() {
+  const uint64_t now = mono_ns();
+  if (alive_ && now - alive_checked_ns_ > 100'000'000ull) {
+    alive_checked_ns_ = now;
+    alive_ = shm::pid_alive(block_->layout().header.launcher_pid) && !block_->layout().header.shutting_down.load();
+  }
+  return alive_;
+}
+
 int ClusterClient::live_node(int preferred) const {
   const int n = int(block_->layout().config.serving_nodes);
   for (int i = 0; i < n; ++i) {
@@ -67,6 +76,7 @@ Status ClusterClient::call(int node, shm::MsgType type, std::string_view payload
         20'000'000);
     if (got) break;
     if (!node_up(node)) return Status::peer_down("node" + std::to_string(node) + " went down before answering");
+    if (!cluster_alive()) return Status::peer_down("cluster '" + block_->cluster() + "' stopped");
     if (d.passed())
       return Status::timeout("node" + std::to_string(node) + " did not answer within " +
                              std::to_string(timeout_ms) + " ms");

@@ -26,6 +26,8 @@ class ClusterClient {
   // Re-reads the table if its epoch moved; true if it changed.
   bool refresh_table() { return shm::refresh_table(block_->layout(), &table_); }
   bool node_up(int node) const;
+  // False once the cluster's launcher is gone (checked at most every 100 ms).
+  bool cluster_alive();
   // The first live serving node at or after `preferred`, or -1.
   int live_node(int preferred = 0) const;
 
@@ -45,6 +47,8 @@ class ClusterClient {
   std::unique_ptr<shm::PeerLink> link_;
   shm::TableCopy table_;
   uint64_t next_request_ = 1;
+  uint64_t alive_checked_ns_ = 0;
+  bool alive_ = true;
 };
 
 }  // namespace cv::client

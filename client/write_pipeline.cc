@@ -24,7 +24,9 @@ WritePipeline::WritePipeline(ClusterClient& client, PipelineOptions options, Ack
   for (auto& o : open_) o.builder.reset(opt_.mode, opt_.policy, opt_.tag);
 }
 
-Status WritePipeline::entry_check() const {
+Status WritePipeline::entry_check() {
+  if (!client_.cluster_alive())
+    return Status::peer_down("cluster '" + client_.block().cluster() + "' stopped");
   if (opt_.mode == shm::WriteMode::kKeep && !client_.node_up(opt_.entry_node))
     return Status::peer_down("entry node" + std::to_string(opt_.entry_node) +
                              " is down; resume with --resume and another --entry-node");

@@ -94,7 +94,7 @@ class WritePipeline {
   void on_reply(const shm::MsgHeader& h, std::string_view payload);
   void fail_record(const InFlight& f, uint32_t i, shm::RecStatus why);
   void expire();
-  Status entry_check() const;
+  Status entry_check();  // the cluster and (restore) the entry node are alive
 
   ClusterClient& client_;
   PipelineOptions opt_;

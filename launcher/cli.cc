@@ -13,6 +13,7 @@
 #include "launcher/bench_command.h"
 #include "launcher/child_main.h"
 #include "launcher/launcher.h"
+#include "shm/status.h"
 #include "shm/failpoints.h"
 
 namespace cv::launcher {
@@ -31,6 +32,15 @@ void add_name(CLI::App* cmd, std::string* name) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
+  // Client commands honour CACHEVAULT_FAILPOINTS as the process "client";
+  // cluster processes and the launcher set up their own.
+  const std::string first = argc > 1 ? argv[1] : "";
+  if (first != "__serve" && first != "cluster") {
+    if (Status s = init_failpoints("client"); !s) {
+      fprintf(stderr, "cachevault: %s\n", s.message().c_str());
+      return 2;
+    }
+  }
   CLI::App app{"cachevault: a multi-process cache cluster on one host, with backup, consolidation and restore"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every command");

@@ -274,8 +274,35 @@ int supervise(const ClusterOptions& o, const shm::ClusterConfig& config, int rea
   spdlog::info("cluster '{}' stopping", name);
   stop_children(*block, children);
   shm::Block::remove(name);
+  // Still holding the lock: the next launcher of this name creates a new file.
+  unlink(shm::launcher_lock_path(name).c_str());
   spdlog::info("cluster '{}' stopped", name);
   return 0;
+}
+
+// Opens and exclusively locks the launcher lock file. Returns the fd, -2 if
+// another launcher holds it, -1 on error. A launcher that stops unlinks the
+// file; if that happened between our open and our lock, the fd names a file
+// that is gone, so we try again with the new one.
+int take_launcher_lock(const std::string& path) {
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int e = errno;
+      close(fd);
+      if (e == EWOULDBLOCK) return -2;
+      errno = e;
+      return -1;
+    }
+    struct stat held{}, named{};
+    if (fstat(fd, &held) == 0 && stat(path.c_str(), &named) == 0 && held.st_ino == named.st_ino &&
+        held.st_dev == named.st_dev)
+      return fd;
+    close(fd);
+  }
+  errno = EAGAIN;
+  return -1;
 }
 
 }  // namespace
@@ -287,14 +314,14 @@ int cluster_up(const ClusterOptions& o) {
     return 2;
   }
   const std::string lock_path = shm::launcher_lock_path(o.name);
-  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd < 0) {
-    fprintf(stderr, "cachevault: cannot open lock file %s: %s\n", lock_path.c_str(), strerror(errno));
-    return 1;
-  }
-  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+  int lock_fd = take_launcher_lock(lock_path);
+  if (lock_fd == -2) {
     fprintf(stderr, "cachevault: cluster '%s' is already running (its launcher holds %s)\n", o.name.c_str(),
             lock_path.c_str());
+    return 1;
+  }
+  if (lock_fd < 0) {
+    fprintf(stderr, "cachevault: cannot lock %s: %s\n", lock_path.c_str(), strerror(errno));
     return 1;
   }
   // We hold the lock, so any block of this name is left from a launcher that

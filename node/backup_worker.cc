@@ -86,7 +86,7 @@ void BackupWorker::poll() {
     if (sid == 0) continue;
     const auto st = shm::ScheduleState(s.state.load());
     if (shm::schedule_active(st) && !shm::target_up(b_, int(s.target))) {
-      shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+      shm::ScheduleLock g(b_);
       if (g.locked() && s.id == sid && shm::schedule_active(shm::ScheduleState(s.state.load())) &&
           !shm::target_up(b_, int(s.target))) {
         spdlog::warn("node {}: backup {}: target{} is down; failing over", id_, sid, s.target);
@@ -127,7 +127,7 @@ void BackupWorker::snapshot_and_send(int slot, uint64_t sid) {
   const uint64_t t0 = mono_ns();
   auto fail_entry = [&](const std::string& why) {
     spdlog::error("node {}: backup {}: {}", id_, sid, why);
-    shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+    shm::ScheduleLock g(b_);
     if (s.id == sid) e.state.store(uint32_t(shm::EntryState::kFailed));
     block_.notify_change();
     busy_.store(false);
@@ -182,7 +182,7 @@ void BackupWorker::resend(int slot, uint64_t sid) {
   for (int attempt = 0; st && attempt < 2 * shm::kMaxTargets + 2; ++attempt) {
     uint32_t target, round;
     {
-      shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+      shm::ScheduleLock g(b_);
       if (!g.locked()) {
         st = Status::timeout("block lock");
         break;
@@ -210,7 +210,7 @@ void BackupWorker::resend(int slot, uint64_t sid) {
     std::filesystem::create_directories(shm::incoming_dir(b_, int(target), sid), ec);
     if (sent && ec) sent = Status::io_error("mkdir " + shm::incoming_dir(b_, int(target), sid) + ": " + ec.message());
     if (sent) sent = copy_through_mapping(copy->data(), copy->size(), shm::incoming_copy_path(b_, int(target), sid, id_));
-    shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+    shm::ScheduleLock g(b_);
     if (!g.locked()) {
       st = Status::timeout("block lock");
       break;
@@ -240,7 +240,7 @@ void BackupWorker::resend(int slot, uint64_t sid) {
   }
   if (!st) {
     spdlog::error("node {}: backup {}: sending the copy failed: {}", id_, sid, st.message());
-    shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+    shm::ScheduleLock g(b_);
     if (s.id == sid) e.state.store(uint32_t(shm::EntryState::kFailed));
     block_.notify_change();
   }

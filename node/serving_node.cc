@@ -136,7 +136,9 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
     const bool tomb = r.op == uint8_t(shm::RecOp::kDelete);
     bool self_owner = false;
     for (uint32_t k = 0; k < table_.replicas; ++k) self_owner |= owners[k] == id_;
-    RecStatus st = RecStatus::kOk;
+    // A restore record the entry node does not hold is done only if some
+    // replica applies it: start from "stale" so replicas' answers decide.
+    RecStatus st = self_owner || mode == shm::WriteMode::kAssign ? RecStatus::kOk : RecStatus::kStale;
     if (mode == shm::WriteMode::kAssign) {
       if (owners[0] != id_) {
         res.status = uint8_t(RecStatus::kWrongNode);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "shm/clock.h"
+#include "shm/failpoints.h"
 
 namespace cv::shm {
 
@@ -59,6 +60,17 @@ int find_schedule(const BlockLayout& b, uint64_t id) {
   return -1;
 }
 
+ScheduleLock::ScheduleLock(BlockLayout& b) : g_(b.lock, kLockTimeoutMs) {
+  if (!g_.locked()) return;
+  if (g_.owner_died()) {
+    // create_schedule clears `id` before rewriting a slot and sets it last:
+    // a slot without an id is free, whatever else the dead owner wrote.
+    for (auto& s : b.schedules)
+      if (s.id == 0) s.state.store(uint32_t(ScheduleState::kFree));
+  }
+  failpoint(kFpScheduleLock);
+}
+
 static void copy_text(char* dst, size_t cap, const std::string& s) {
   std::memset(dst, 0, cap);
   std::memcpy(dst, s.data(), std::min(s.size(), cap - 1));
@@ -69,7 +81,7 @@ Status create_schedule(Block& block, const std::string& out_dir, int requester, 
   if (out_dir.size() >= kPathBytes - 64) return Status::invalid("--out '" + out_dir + "' is too long");
   TableCopy table;
   refresh_table(b, &table);
-  LockGuard g(b.lock, kLockTimeoutMs);
+  ScheduleLock g(b);
   if (!g.locked()) return Status::timeout("timed out waiting for the block lock to create a schedule");
   int free_slot = -1;
   uint64_t oldest = UINT64_MAX;

@@ -27,6 +27,18 @@ inline bool schedule_active(ScheduleState s) {
 }
 bool target_up(const BlockLayout& b, int target);
 
+// The block lock taken for a schedule update. If the previous holder died
+// inside, half-written schedule slots are repaired first. Every schedule
+// critical section passes the `schedule.lock` failpoint while holding it.
+class ScheduleLock {
+ public:
+  explicit ScheduleLock(BlockLayout& b);
+  bool locked() const { return g_.locked(); }
+
+ private:
+  LockGuard g_;
+};
+
 // Index of the slot holding schedule `id`, or -1.
 int find_schedule(const BlockLayout& b, uint64_t id);
 

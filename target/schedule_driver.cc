@@ -42,7 +42,7 @@ void ScheduleDriver::poll() {
 
 void ScheduleDriver::enable(shm::ScheduleSlot& s) {
   {
-    shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+    shm::ScheduleLock g(b_);
     if (!g.locked() || shm::ScheduleState(s.state.load()) != shm::ScheduleState::kCreated) return;
     if (failpoint(kFpScheduleEnable)) {
       shm::fail_schedule_locked(s, "target" + std::to_string(t_) + " could not enable the schedule (failpoint)");
@@ -55,7 +55,7 @@ void ScheduleDriver::enable(shm::ScheduleSlot& s) {
 }
 
 void ScheduleDriver::check_copies(shm::ScheduleSlot& s) {
-  shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+  shm::ScheduleLock g(b_);
   if (!g.locked() || shm::ScheduleState(s.state.load()) != shm::ScheduleState::kEnable) return;
   bool all_done = true;
   for (uint32_t n = 0; n < s.nodes; ++n) {
@@ -127,7 +127,7 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
     res.verify_ns = verified - t0;
   }
   if (st && failpoint(kFpConsolidateEnd)) st = Status::io_error("consolidation failed (failpoint)");
-  shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+  shm::ScheduleLock g(b_);
   if (!g.locked() || s.id != sid || s.round != round ||
       shm::ScheduleState(s.state.load()) != shm::ScheduleState::kCopyCompleted) {
     spdlog::warn("target {}: backup {} changed while consolidating; result dropped", t_, sid);

@@ -232,7 +232,7 @@ TEST(BackupTest, HotBackupUnderLoadKeepsEveryWriteAcknowledgedBeforeTheRequest) 
   ASSERT_EQ(c.cli({"load", "--records", "5000", "--value-size", "50", "--key-prefix", "base-"}).rc, 0);
   const std::string ack = c.tmp() / "acks.log";
   const std::string load_err = c.tmp() / "load.err";
-  const int load = spawn_cli_capture(c.args({"load", "--records", "8000", "--value-size", "50", "--duration", "4",
+  const int load = spawn_cli_capture(c.args({"load", "--records", "8000", "--value-size", "50", "--duration", "3",
                                              "--ack-log", ack}),
                                      {}, "/dev/null", load_err);
   ASSERT_GT(load, 0);

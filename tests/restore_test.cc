@@ -312,6 +312,9 @@ TEST_F(RestoreBadInputTest, ANodeCopyIsNotABackupFile) {
   std::string copy = *bytes_;
   fmt::put_le<uint32_t>(copy.data() + fmt::kHeaderKindOffset, fmt::kNodeCopy);
   fmt::put_le<uint64_t>(copy.data() + fmt::kHeaderChecksumOffset, fmt::file_header_checksum(copy.data()));
+  const size_t footer = copy.size() - fmt::kFooterSize;
+  fmt::put_le<uint64_t>(copy.data() + footer + fmt::kFooterChecksumOffset, XXH3_64bits(copy.data(), footer));
+  ASSERT_EQ(run_cli({"verify", Write("node-copy-check.cvb", copy)}).rc, 0) << "the relabelled file should be sound";
   ExpectRefused(Write("node-copy.cvb", copy), 3, "node copy");
 }
 

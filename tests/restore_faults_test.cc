@@ -1,0 +1,221 @@
+// Restore with faults, through the CLI: a serving node killed mid-restore,
+// the client killed and resumed, the entry node killed and the restore
+// resumed through another node, a replica that stalls, and the client's own
+// failpoints.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "tests/support/cli_runner.h"
+
+namespace cv::test {
+namespace {
+
+namespace fs = std::filesystem;
+
+void Up(TestCluster& c, const std::vector<std::string>& flags = {}, const std::vector<std::string>& env = {}) {
+  CliResult r = c.up(flags, env);
+  ASSERT_EQ(r.rc, 0) << "cluster up failed: " << r.err;
+}
+
+RecordMap Scan(TestCluster& c) {
+  CliResult r = c.cli({"scan", "--json"}, {}, 120);
+  EXPECT_EQ(r.rc, 0) << "scan: " << r.err;
+  return records_by_key(r.out);
+}
+
+std::string LogTail(TestCluster& c, const std::string& process, size_t bytes = 2000) {
+  std::string l = c.log(process);
+  return "---- " + process + ".log (tail) ----\n" + (l.size() > bytes ? l.substr(l.size() - bytes) : l);
+}
+
+class RestoreFaultsTest : public ::testing::Test {
+ protected:
+  // One source backup of 30,000 records for every test.
+  static void SetUpTestSuite() {
+    src_ = new TestCluster("rfs");
+    CliResult r = src_->up();
+    ASSERT_EQ(r.rc, 0) << r.err;
+    ASSERT_EQ(src_->cli({"load", "--records", "30000", "--value-size", "80"}).rc, 0);
+    CliResult b = src_->cli({"backup"}, {}, 120);
+    ASSERT_EQ(b.rc, 0) << b.err;
+    file_ = new std::string(b.out.substr(0, b.out.find('\n')));
+    CliResult i = run_cli({"inspect", *file_, "--records"});
+    ASSERT_EQ(i.rc, 0) << i.err;
+    records_ = new RecordMap(records_by_key(i.out));
+    src_->down();
+  }
+  static void TearDownTestSuite() {
+    delete src_;
+    delete file_;
+    delete records_;
+    src_ = nullptr;
+  }
+  void SetUp() override {
+    if (!records_ || records_->size() != 30000u) GTEST_SKIP() << "no source backup";
+  }
+  // The default checkpoint of a restore of file_ into c.
+  static std::string Checkpoint(const TestCluster& c) { return *file_ + ".restore-" + c.name(); }
+
+  struct Spawned {
+    int pid = -1;
+    std::string out, err;
+  };
+  Spawned SpawnRestore(TestCluster& c, std::vector<std::string> extra = {}, std::vector<std::string> env = {}) {
+    Spawned s;
+    static int n = 0;
+    s.out = c.tmp() / ("restore-" + std::to_string(n++) + ".out");
+    s.err = s.out + ".err";
+    std::vector<std::string> args{"restore", *file_, "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    s.pid = spawn_cli_capture(c.args(args), env, s.out, s.err);
+    return s;
+  }
+
+  static TestCluster* src_;
+  static std::string* file_;
+  static RecordMap* records_;
+};
+TestCluster* RestoreFaultsTest::src_ = nullptr;
+std::string* RestoreFaultsTest::file_ = nullptr;
+RecordMap* RestoreFaultsTest::records_ = nullptr;
+
+// kill -9 a serving node that is not the entry node while the restore runs
+// (R=2): the restore completes and every record is readable.
+TEST_F(RestoreFaultsTest, ServingNodeKilledMidRestoreStillCompletes) {
+  TestCluster c("rfn");
+  Up(c, {"--nodes", "3", "--replicas", "2"}, {"CACHEVAULT_FAILPOINTS=restore.replica.apply@node2=delay(3000)"});
+  Spawned r = SpawnRestore(c, {"--entry-node", "0"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));
+  int rc = -1;
+  ASSERT_FALSE(try_wait_cli(r.pid, &rc)) << "the restore ended (rc " << rc << ") before node2 could be killed";
+  const int pid = c.pid_of("serving", 2);
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  EXPECT_TRUE(c.wait_state("serving", 2, "down"));
+  rc = wait_cli(r.pid, 120);
+  ASSERT_EQ(rc, 0) << "restore after node2 was killed: " << read_text(r.err) << "\n" << LogTail(c, "node0");
+  std::cout << "[ info     ] " << read_text(r.out);
+  EXPECT_EQ(diff_records(*records_, Scan(c), "backup file", "scan after restore"), "");
+  // Every record readable one by one too (a sample).
+  int n = 0;
+  for (const auto& [k, rec] : *records_) {
+    if (n++ % 1500) continue;
+    CliResult g = c.cli({"get", k});
+    EXPECT_EQ(g.rc, 0) << k << ": " << g.err;
+    EXPECT_EQ(g.out, rec["value"].get<std::string>() + "\n") << k;
+  }
+}
+
+// The client is killed (SIGKILL) after it saved a checkpoint; restore
+// --resume finishes and the cluster holds what an uninterrupted restore
+// gives: exactly the file's records. A replica delay slows the restore down
+// so the kill lands in the middle.
+TEST_F(RestoreFaultsTest, ClientKilledMidRestoreResumesToTheSameResult) {
+  TestCluster c("rfc");
+  Up(c, {"--nodes", "3", "--replicas", "2"}, {"CACHEVAULT_FAILPOINTS=restore.replica.apply@node2=delay(80)*"});
+  const std::string ckpt = Checkpoint(c);
+  Spawned r = SpawnRestore(c);
+  int rc = -1;
+  ASSERT_TRUE(wait_until([&] { return fs::exists(ckpt) || try_wait_cli(r.pid, &rc); }, 60000))
+      << "no checkpoint appeared at " << ckpt;
+  ASSERT_EQ(rc, -1) << "the restore ended (rc " << rc << ") before it could be killed: " << read_text(r.err);
+  ASSERT_EQ(kill(r.pid, SIGKILL), 0);
+  EXPECT_EQ(wait_cli(r.pid, 10), 128 + SIGKILL);
+  const size_t partial = Scan(c).size();
+  std::cout << "[ info     ] " << partial << " records in the cluster when the client was killed\n";
+  EXPECT_LT(partial, records_->size()) << "the restore had finished when it was killed";
+
+  CliResult resumed = c.cli({"restore", *file_, "--resume", "--json"}, {}, 180);
+  ASSERT_EQ(resumed.rc, 0) << resumed.err;
+  auto lines = parse_json_lines(resumed.out);
+  ASSERT_FALSE(lines.empty());
+  std::cout << "[ info     ] resumed: " << lines.back().dump() << "\n";
+  if (lines.back().contains("resumed_from")) {
+    EXPECT_GT(lines.back()["resumed_from"].get<uint64_t>(), 0u) << "--resume started from the beginning";
+  }
+  EXPECT_EQ(diff_records(*records_, Scan(c), "backup file", "scan after resume"), "");
+  EXPECT_FALSE(fs::exists(ckpt)) << "the checkpoint of a finished restore was left behind";
+}
+
+// The client's own failpoints act in the client (CLI.md: `@client`):
+// restore.client.send=error makes one batch fail, which is retried.
+TEST_F(RestoreFaultsTest, ClientFailpointsActInTheRestoreClient) {
+  TestCluster c("rff");
+  Up(c);
+  CliResult r = c.cli({"restore", *file_, "--json"}, {"CACHEVAULT_FAILPOINTS=restore.client.send@client=error"}, 120);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto lines = parse_json_lines(r.out);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_GE(lines.back().value("failed_retries", uint64_t(0)), 1u)
+      << "restore.client.send@client=error did not act: no batch failed and was retried: " << lines.back().dump();
+  EXPECT_EQ(diff_records(*records_, Scan(c), "backup file", "scan after restore"), "");
+  // A bad spec in the client's environment is refused like anywhere else.
+  CliResult bad = c.cli({"restore", *file_}, {"CACHEVAULT_FAILPOINTS=restore.client.send=bogus"}, 60);
+  EXPECT_NE(bad.rc, 0) << "a bad CACHEVAULT_FAILPOINTS in the client was ignored";
+}
+
+// The entry node is killed: the client stops, naming the entry node and
+// --resume; resuming through another node finishes with the same result.
+TEST_F(RestoreFaultsTest, EntryNodeKilledThenResumedThroughAnotherNode) {
+  TestCluster c("rfe");
+  Up(c, {"--nodes", "3", "--replicas", "2"}, {"CACHEVAULT_FAILPOINTS=restore.replica.apply@node2=delay(80)*"});
+  Spawned r = SpawnRestore(c, {"--entry-node", "0"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  int rc = -1;
+  ASSERT_FALSE(try_wait_cli(r.pid, &rc)) << "the restore ended (rc " << rc << ") before node0 could be killed";
+  const int pid = c.pid_of("serving", 0);
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  rc = wait_cli(r.pid, 60);
+  const std::string err = read_text(r.err);
+  EXPECT_NE(rc, 0) << "the restore claimed success after its entry node died";
+  EXPECT_LT(rc, 124) << "the restore crashed or hung";
+  EXPECT_NE(err.find("node0"), std::string::npos) << "the message should name the entry node: " << err;
+  EXPECT_NE(err.find("--resume"), std::string::npos) << "the message should say how to resume: " << err;
+  std::cout << "[ info     ] client after the entry node died: rc " << rc << ": " << err;
+
+  CliResult resumed = c.cli({"restore", *file_, "--resume", "--entry-node", "1", "--json"}, {}, 180);
+  ASSERT_EQ(resumed.rc, 0) << resumed.err;
+  std::cout << "[ info     ] resumed: " << resumed.out;
+  EXPECT_EQ(diff_records(*records_, Scan(c), "backup file", "scan after resume"), "");
+}
+
+// A replica that stalls for good (restore.replica.apply@node1=hang): the
+// restore neither hangs nor claims records it could not write. It either
+// completes (every record readable) or exits 1 naming what it could not
+// write.
+TEST_F(RestoreFaultsTest, StalledReplicaDoesNotHangTheRestore) {
+  TestCluster c("rfh");
+  Up(c, {"--nodes", "3", "--replicas", "2"}, {"CACHEVAULT_FAILPOINTS=restore.replica.apply@node1=hang"});
+  const auto t0 = std::chrono::steady_clock::now();
+  CliResult r = c.cli({"restore", *file_, "--json", "--entry-node", "0"}, {}, 120);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "[ info     ] restore with node1 stalled: rc " << r.rc << " after " << secs << " s\n"
+            << "[ info     ] stdout: " << r.out.substr(0, 400) << "\n[ info     ] stderr: " << r.err.substr(0, 1200)
+            << "\n";
+  ASSERT_NE(r.rc, 124) << "the restore did not end within 120 s (killed); see node0.log:\n" << LogTail(c, "node0", 800);
+  EXPECT_TRUE(r.rc == 0 || r.rc == 1) << "rc " << r.rc;
+  if (r.rc == 1) {
+    EXPECT_TRUE(r.err.find("not written") != std::string::npos ||
+                r.err.find("could not be written") != std::string::npos)
+        << "exit 1 should list what could not be written: " << r.err;
+    EXPECT_NE(r.err.find("--resume"), std::string::npos) << "exit 1 should say how to resume: " << r.err;
+  } else {
+    // Completed: every record must be readable (node1 does not answer, so
+    // check through get, which asks every live replica).
+    int n = 0;
+    for (const auto& [k, rec] : *records_) {
+      if (n++ % 3000) continue;
+      CliResult g = c.cli({"get", k}, {}, 30);
+      EXPECT_EQ(g.rc, 0) << k << ": " << g.err;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace cv::test
