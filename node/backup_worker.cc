@@ -138,7 +138,6 @@ void BackupWorker::snapshot_and_send(int slot, uint64_t sid) {
   }
   SnapshotRecords snap;
   snap.entries.reserve(store_.records() + 1024);
-  snap.arena.reserve(store_.bytes() + 1024);
   for (uint32_t p = 0; p < store_.partitions(); ++p) store_.capture(p, &snap);
   store_.end_snapshot();
   const uint64_t t_captured = mono_ns();
@@ -157,9 +156,12 @@ void BackupWorker::snapshot_and_send(int slot, uint64_t sid) {
   info.created_ns = s.created_ns;
   std::unique_ptr<fmt::BackupWriter> w;
   Status st = fmt::BackupWriter::create(path, info, &w);
+  constexpr size_t kPrefetchAhead = 16;  // values are read in key order: random addresses
   for (size_t i = 0; st && i < snap.entries.size(); ++i) {
+    if (i + kPrefetchAhead < snap.entries.size()) __builtin_prefetch(snap.entries[i + kPrefetchAhead].blob.get());
     const auto& en = snap.entries[i];
-    st = w->add(fmt::RecordView{snap.key(en), snap.value(en), en.version, en.timestamp, en.tombstone});
+    st = w->add(fmt::RecordView{snap.key(en), snap.value(en), en.blob->version(), en.blob->timestamp(),
+                                en.blob->tombstone()});
   }
   if (st) st = w->finish(false);
   if (!st) return fail_entry("writing the local copy failed: " + st.message());

@@ -31,7 +31,7 @@ RecordStore::RecordStore(uint32_t partitions, uint64_t memory_cap) : memory_cap_
 RecordStore::Apply RecordStore::store_locked(Shard& s, Map::iterator it, bool inserted, std::string_view key,
                                              std::string_view value, uint64_t version, uint64_t timestamp,
                                              bool tombstone) {
-  const uint64_t old_bytes = inserted ? 0 : key.size() + it->second.value.size();
+  const uint64_t old_bytes = inserted ? 0 : key.size() + it->second.blob->value().size();
   const uint64_t new_bytes = key.size() + value.size();
   if (memory_cap_ && new_bytes > old_bytes &&
       bytes_.load(std::memory_order_relaxed) + (new_bytes - old_bytes) > memory_cap_) {
@@ -48,12 +48,9 @@ RecordStore::Apply RecordStore::store_locked(Shard& s, Map::iterator it, bool in
     // the node held at the snapshot instant: keep it aside (once per key).
     s.preimages.try_emplace(it->first, it->second);
   }
-  StoredRecord& r = it->second;
-  r.value.assign(value);
-  r.version = version;
-  r.timestamp = timestamp;
-  r.seq = seq;
-  r.tombstone = tombstone;
+  Slot& slot = it->second;
+  slot.blob = RecordBlob::make(value, version, timestamp, tombstone);
+  slot.seq = seq;
   bytes_.fetch_add(new_bytes, std::memory_order_relaxed);
   bytes_.fetch_sub(old_bytes, std::memory_order_relaxed);
   return Apply::kApplied;
@@ -66,15 +63,15 @@ RecordStore::Apply RecordStore::apply(uint32_t partition, std::string_view key, 
   std::lock_guard lk(s.mu);
   auto [it, inserted] = s.map.try_emplace(av(key));
   if (!inserted) {
-    const StoredRecord& old = it->second;
+    const RecordBlob& old = *it->second.blob;
     bool keep_old = false;
     switch (policy) {
-      case shm::Policy::kNewer: keep_old = !newer(version, timestamp, old.version, old.timestamp); break;
+      case shm::Policy::kNewer: keep_old = !newer(version, timestamp, old.version(), old.timestamp()); break;
       case shm::Policy::kOverwrite: keep_old = false; break;
-      case shm::Policy::kSkipExisting: keep_old = !old.tombstone; break;
+      case shm::Policy::kSkipExisting: keep_old = !old.tombstone(); break;
     }
     if (keep_old) {
-      if (existing) *existing = old;
+      if (existing) *existing = StoredRecord{std::string(), old.version(), old.timestamp(), old.tombstone()};
       return Apply::kStale;
     }
   }
@@ -86,8 +83,8 @@ RecordStore::Apply RecordStore::assign(uint32_t partition, std::string_view key,
   Shard& s = *shards_[partition];
   std::lock_guard lk(s.mu);
   auto [it, inserted] = s.map.try_emplace(av(key));
-  assigned->version = inserted ? 1 : it->second.version + 1;
-  assigned->timestamp = inserted ? now_ns : std::max(now_ns, it->second.timestamp + 1);
+  assigned->version = inserted ? 1 : it->second.blob->version() + 1;
+  assigned->timestamp = inserted ? now_ns : std::max(now_ns, it->second.blob->timestamp() + 1);
   return store_locked(s, it, inserted, key, value, assigned->version, assigned->timestamp, tombstone);
 }
 
@@ -96,14 +93,18 @@ std::optional<StoredRecord> RecordStore::get(uint32_t partition, std::string_vie
   std::lock_guard lk(s.mu);
   auto it = s.map.find(av(key));
   if (it == s.map.end()) return std::nullopt;
-  return it->second;
+  const RecordBlob& b = *it->second.blob;
+  return StoredRecord{std::string(b.value()), b.version(), b.timestamp(), b.tombstone()};
 }
 
 void RecordStore::for_each(uint32_t partition,
-                           const std::function<void(std::string_view, const StoredRecord&)>& fn) const {
+                           const std::function<void(std::string_view, const RecordRef&)>& fn) const {
   const Shard& s = *shards_[partition];
   std::lock_guard lk(s.mu);
-  for (const auto& [k, r] : s.map) fn(k, r);
+  for (const auto& [k, slot] : s.map) {
+    const RecordBlob& b = *slot.blob;
+    fn(k, RecordRef{b.value(), b.version(), b.timestamp(), b.tombstone()});
+  }
 }
 
 void RecordStore::begin_snapshot() {
@@ -115,16 +116,16 @@ void RecordStore::begin_snapshot() {
 void RecordStore::capture(uint32_t partition, SnapshotRecords* out) {
   Shard& s = *shards_[partition];
   const uint64_t snap_seq = snapshot_seq_.load(std::memory_order_relaxed);
-  auto emit = [out](std::string_view k, const StoredRecord& r) {
-    SnapshotRecords::Entry e{{key_prefix(k, 0), key_prefix(k, 8)}, out->arena.size(), uint32_t(k.size()),
-                             uint32_t(r.value.size()), r.version, r.timestamp, r.tombstone};
+  // Only the key bytes are copied: the value stays in its blob, which no
+  // later write changes.
+  auto emit = [out](std::string_view k, const Slot& slot) {
+    out->entries.push_back(SnapshotRecords::Entry{
+        {key_prefix(k, 0), key_prefix(k, 8)}, out->arena.size(), uint32_t(k.size()), slot.blob});
     out->arena.append(k);
-    out->arena.append(r.value);
-    out->entries.push_back(e);
   };
   std::lock_guard lk(s.mu);
   for (const auto& [k, r] : s.map) {
-    auto pre = s.preimages.find(k);
+    auto pre = s.preimages.empty() ? s.preimages.end() : s.preimages.find(k);
     if (pre != s.preimages.end())
       emit(k, pre->second);
     else if (r.seq <= snap_seq)

@@ -17,16 +17,25 @@
 #include <absl/container/flat_hash_map.h>
 #include <vector>
 
+#include "node/record_blob.h"
 #include "shm/messages.h"
 
 namespace cv::node {
 
+// A record as a caller sees it (a copy).
 struct StoredRecord {
   std::string value;
   uint64_t version = 0;
   uint64_t timestamp = 0;
-  uint64_t seq = 0;  // node-local write order, for the snapshot instant
   bool tombstone = false;
+};
+
+// A record as for_each shows it, valid during the callback.
+struct RecordRef {
+  std::string_view value;
+  uint64_t version;
+  uint64_t timestamp;
+  bool tombstone;
 };
 
 // (version, timestamp) ordering: true if a is newer than b.
@@ -34,23 +43,21 @@ inline bool newer(uint64_t av, uint64_t at, uint64_t bv, uint64_t bt) {
   return av != bv ? av > bv : at > bt;
 }
 
-// Records of one snapshot: keys and values packed in one arena, sorted by key.
+// Records of one snapshot: keys copied into one arena, values held by
+// reference to their immutable blobs; sorted by key.
 struct SnapshotRecords {
   struct Entry {
     // The key's first 16 bytes, big-endian and zero-padded: most comparisons
     // of a sort end here, without touching the arena.
     uint64_t prefix[2];
-    uint64_t offset;  // into arena: key bytes then value bytes
+    uint64_t key_offset;
     uint32_t key_len;
-    uint32_t value_len;
-    uint64_t version;
-    uint64_t timestamp;
-    bool tombstone;
+    BlobRef blob;
   };
   std::string arena;
   std::vector<Entry> entries;
-  std::string_view key(const Entry& e) const { return {arena.data() + e.offset, e.key_len}; }
-  std::string_view value(const Entry& e) const { return {arena.data() + e.offset + e.key_len, e.value_len}; }
+  std::string_view key(const Entry& e) const { return {arena.data() + e.key_offset, e.key_len}; }
+  std::string_view value(const Entry& e) const { return e.blob->value(); }
   // Key order (bytewise), as the backup file needs.
   bool less(const Entry& a, const Entry& b) const {
     if (a.prefix[0] != b.prefix[0]) return a.prefix[0] < b.prefix[0];
@@ -79,8 +86,7 @@ class RecordStore {
   // The record for a key, tombstones included.
   std::optional<StoredRecord> get(uint32_t partition, std::string_view key) const;
   // Calls fn for every record of one partition (under its shard lock).
-  void for_each(uint32_t partition,
-                const std::function<void(std::string_view, const StoredRecord&)>& fn) const;
+  void for_each(uint32_t partition, const std::function<void(std::string_view, const RecordRef&)>& fn) const;
 
   uint64_t records() const { return records_.load(std::memory_order_relaxed); }
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
@@ -94,8 +100,12 @@ class RecordStore {
   void end_snapshot();
 
  private:
+  struct Slot {
+    BlobRef blob;
+    uint64_t seq = 0;  // node-local write order, for the snapshot instant
+  };
   // Open addressing with string_view lookups: no allocation to find a key.
-  using Map = absl::flat_hash_map<std::string, StoredRecord>;
+  using Map = absl::flat_hash_map<std::string, Slot>;
   struct Shard {
     mutable std::mutex mu;
     Map map;

@@ -355,7 +355,7 @@ void ServingNode::on_scan(const shm::MsgHeader& h, std::string_view payload) {
   bool full = false;
   while (p < store_.partitions() && !full) {
     uint64_t seen = 0;
-    store_.for_each(p, [&](std::string_view k, const StoredRecord& rec) {
+    store_.for_each(p, [&](std::string_view k, const RecordRef& rec) {
       if (full || seen++ < skip) return;
       if (out.bytes() + k.size() + rec.value.size() > shm::kBatchTargetBytes && !out.empty()) {
         full = true;

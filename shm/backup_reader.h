@@ -27,8 +27,9 @@ struct BlockInfo {
 class RecordCursor;
 
 // After open() succeeds, header, footer and index are sound: every block lies
-// inside the file, in order, and matches its index entry. Payload bytes are
-// only trusted as far as each access bounds-checks them; verify_all() checks
+// inside the file, in order, and matches its index entry; the last block's
+// records were walked to learn the last key. Other payload bytes are only
+// trusted as far as each access bounds-checks them; verify_all() checks
 // them all. Any damage comes back as Status::corrupt with the byte offset.
 // Owns its mapping (unless opened over caller memory); immutable after
 // open, so const methods may be called from several threads. Not copyable.

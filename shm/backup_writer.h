@@ -13,9 +13,10 @@ namespace cv::fmt {
 
 // Writes "<final_path>.tmp.<pid>" (mode 0600) through one large buffer and
 // renames it to final_path in finish(). The whole-file checksum is updated as
-// bytes leave the buffer, so nothing is read back. Expected failures come
-// back as Status; after an I/O error the writer stays failed and the temp file
-// is gone. Destroying a writer that did not finish removes its temp file.
+// bytes leave the buffer, so nothing is read back. Failures come back as
+// Status (only running out of memory in create() throws); after an I/O
+// error the writer stays failed and the temp file is gone. Destroying a
+// writer that did not finish removes its temp file.
 // One owner, one thread; not copyable.
 class BackupWriter {
  public:

@@ -95,7 +95,7 @@ TEST_F(RecordStoreTest, SnapshotUnderConcurrentWritesNeverTearsOrLeaks) {
   ASSERT_EQ(snap.entries.size(), 2000u);
   for (const auto& e : snap.entries) {
     EXPECT_EQ(snap.value(e), "v0");
-    EXPECT_EQ(e.version, 1u);
+    EXPECT_EQ(e.blob->version(), 1u);
   }
 }
 

@@ -1,0 +1,56 @@
+// RecordBlob: one stored version of a record (value bytes with version,
+// timestamp and tombstone flag) in a single allocation, immutable once made
+// and shared by reference count. A write makes a new blob instead of
+// changing the old one, so a hot backup can hold on to the blobs it copies
+// without copying their bytes, while writes go on.
+#pragma once
+
+#include <atomic>
+#include <boost/intrusive_ptr.hpp>
+#include <cstdint>
+#include <cstring>
+#include <new>
+#include <string_view>
+
+namespace cv::node {
+
+class RecordBlob {
+ public:
+  static boost::intrusive_ptr<RecordBlob> make(std::string_view value, uint64_t version, uint64_t timestamp,
+                                               bool tombstone) {
+    void* mem = ::operator new(sizeof(RecordBlob) + value.size());
+    auto* b = new (mem) RecordBlob(uint32_t(value.size()), version, timestamp, tombstone);
+    if (!value.empty()) std::memcpy(b->bytes(), value.data(), value.size());
+    return boost::intrusive_ptr<RecordBlob>(b, false);
+  }
+
+  std::string_view value() const { return {bytes(), size_}; }
+  uint64_t version() const { return version_; }
+  uint64_t timestamp() const { return timestamp_; }
+  bool tombstone() const { return tombstone_; }
+
+  friend void intrusive_ptr_add_ref(RecordBlob* b) { b->refs_.fetch_add(1, std::memory_order_relaxed); }
+  friend void intrusive_ptr_release(RecordBlob* b) {
+    // Released by the request loop and the backup thread alike.
+    if (b->refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      b->~RecordBlob();
+      ::operator delete(b);
+    }
+  }
+
+ private:
+  RecordBlob(uint32_t size, uint64_t version, uint64_t timestamp, bool tombstone)
+      : size_(size), version_(version), timestamp_(timestamp), tombstone_(tombstone) {}
+  char* bytes() { return reinterpret_cast<char*>(this + 1); }
+  const char* bytes() const { return reinterpret_cast<const char*>(this + 1); }
+
+  std::atomic<uint32_t> refs_{1};
+  uint32_t size_;
+  uint64_t version_;
+  uint64_t timestamp_;
+  bool tombstone_;
+};
+
+using BlobRef = boost::intrusive_ptr<RecordBlob>;
+
+}  // namespace cv::node
