@@ -54,7 +54,9 @@ ServingNode::ServingNode(shm::Block& block, int id)
       id_(id),
       store_(block.layout().config.partitions, block.layout().config.node_memory),
       link_(block, id, 0),
-      inbox_(&block.layout().mailboxes[id], block.ring(id)) {
+      inbox_(&block.layout().mailboxes[id], block.ring(id)),
+      fwd_(shm::kMaxServingNodes),
+      fwd_idx_(shm::kMaxServingNodes) {
   backup_ = std::make_unique<BackupWorker>(block, id, store_);
 }
 
@@ -113,9 +115,9 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
     op.record_offset.resize(rd.header().count);
     op.retries.resize(rd.header().count);
   }
-  std::vector<BatchBuilder> builders(table_.owners.empty() ? 0 : shm::kMaxServingNodes);
-  std::vector<std::vector<uint32_t>> indices(builders.size());
-  for (auto& bb : builders) bb.reset(shm::WriteMode::kKeep, mode == shm::WriteMode::kAssign ? shm::Policy::kNewer : policy, 0);
+  reset_forwarding(mode == shm::WriteMode::kAssign ? shm::Policy::kNewer : policy);
+  auto& builders = fwd_;
+  auto& indices = fwd_idx_;
 
   WireRecord r;
   std::string_view key, value;
@@ -175,6 +177,12 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
   auto [it, _] = pending_.emplace(op_id, std::move(op));
   forward(op_id, it->second, builders, indices);
   finish_if_done(op_id);
+}
+
+void ServingNode::reset_forwarding(shm::Policy policy) {
+  // Reused across batches: clearing keeps each buffer's capacity.
+  for (auto& b : fwd_) b.reset(shm::WriteMode::kKeep, policy, 0);
+  for (auto& i : fwd_idx_) i.clear();
 }
 
 void ServingNode::forward(uint64_t op_id, PendingWrite& op, std::vector<BatchBuilder>& builders,
@@ -268,12 +276,12 @@ void ServingNode::retry_stale(uint64_t op_id, PendingWrite& op, uint32_t index, 
                nullptr);
   res.version = r.version;
   res.timestamp = r.timestamp;
-  std::vector<BatchBuilder> builders(shm::kMaxServingNodes);
-  std::vector<std::vector<uint32_t>> indices(builders.size());
+  reset_forwarding(shm::Policy::kNewer);
+  auto& builders = fwd_;
+  auto& indices = fwd_idx_;
   for (uint32_t k = 0; k < table_.replicas; ++k) {
     const int o = table_.owners[p][k];
     if (o == id_) continue;
-    builders[o].reset(shm::WriteMode::kKeep, shm::Policy::kNewer, 0);
     WireRecord fw = r;
     fw.index = index;
     builders[o].add(fw, key, value);

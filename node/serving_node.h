@@ -63,6 +63,8 @@ class ServingNode {
   void on_scan(const shm::MsgHeader& h, std::string_view payload);
   void on_backup_request(const shm::MsgHeader& h, std::string_view payload);
 
+  // Empties the per-peer forwarding batches for a new round.
+  void reset_forwarding(shm::Policy policy);
   // Sends one kReplicate per peer from `builders`; records awaiting answers.
   void forward(uint64_t op_id, PendingWrite& op, std::vector<shm::BatchBuilder>& builders,
                std::vector<std::vector<uint32_t>>& indices);
@@ -89,6 +91,8 @@ class ServingNode {
   uint64_t last_rate_requests_ = 0;
   uint64_t requests_ = 0;
   std::unique_ptr<BackupWorker> backup_;
+  std::vector<shm::BatchBuilder> fwd_;          // per peer: records to forward
+  std::vector<std::vector<uint32_t>> fwd_idx_;  // per peer: their batch positions
 };
 
 // Entry point of a forked serving-node process.
