@@ -98,6 +98,10 @@ BackupWriter::BackupWriter(std::string final_path, std::string temp_path, int fd
   XXH3_64bits_reset(file_hash_.get());
   last_key_.reserve(kMaxKeyBytes);
   encode_file_header(info_, kFormatVersion, buffer_.get());
+  // The whole-file checksum covers the file's skeleton: header, block headers
+  // (each carrying its payload's checksum) and index. Payload bytes are thus
+  // covered once, through their block checksum, and hashed only once.
+  XXH3_64bits_update(file_hash_.get(), buffer_.get(), kFileHeaderSize);
   used_ = kFileHeaderSize;
 }
 
@@ -173,6 +177,7 @@ void BackupWriter::close_block() {
   h.payload_bytes = static_cast<uint32_t>(payload_bytes);
   h.checksum = XXH3_64bits(payload, payload_bytes);
   encode_block_header(h, header);
+  XXH3_64bits_update(file_hash_.get(), header, kBlockHeaderSize);
 
   // The first key sits right after the first record header.
   const size_t key_len = get_le<uint16_t>(payload);
@@ -192,7 +197,6 @@ void BackupWriter::close_block() {
 
 Status BackupWriter::flush() {
   if (used_ == 0) return Status::ok();
-  XXH3_64bits_update(file_hash_.get(), buffer_.get(), used_);
   if (Status s = write_all(fd_, buffer_.get(), used_, temp_path_); !s) return s;
   flushed_ += used_;
   used_ = 0;
@@ -224,6 +228,8 @@ Status BackupWriter::finish(bool durable) {
   footer.index_offset = bytes_written();
   char checksum[kIndexChecksumSize];
   put_le<uint64_t>(checksum, XXH3_64bits(index_.data(), index_.size()));
+  XXH3_64bits_update(file_hash_.get(), index_.data(), index_.size());
+  XXH3_64bits_update(file_hash_.get(), checksum, sizeof checksum);
   Status s = append(index_.data(), index_.size());
   if (s) s = append(checksum, sizeof checksum);
   if (s) s = flush();
