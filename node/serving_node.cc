@@ -108,7 +108,12 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
   shm::refresh_table(b_, &table_);
 
   const uint64_t op_id = next_op_++;
-  PendingWrite op{h.from, h.from_generation, h.request_id, mode, policy};
+  PendingWrite op;
+  op.client = h.from;
+  op.client_generation = h.from_generation;
+  op.client_request = h.request_id;
+  op.mode = mode;
+  op.policy = policy;
   op.results.resize(rd.header().count);
   if (mode == shm::WriteMode::kAssign) {
     op.payload.assign(payload);

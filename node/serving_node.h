@@ -36,11 +36,11 @@ class ServingNode {
  private:
   // A client write batch waiting for replica answers.
   struct PendingWrite {
-    uint16_t client;
-    uint32_t client_generation;
-    uint64_t client_request;
-    shm::WriteMode mode;
-    shm::Policy policy;
+    uint16_t client = 0;
+    uint32_t client_generation = 0;
+    uint64_t client_request = 0;
+    shm::WriteMode mode = shm::WriteMode::kAssign;
+    shm::Policy policy = shm::Policy::kNewer;
     std::vector<shm::WireResult> results;
     std::string payload;                 // kAssign only: the batch, for version retries
     std::vector<uint32_t> record_offset; // kAssign only: where record i starts in payload
