@@ -10,28 +10,12 @@
 #include <thread>
 
 #include "tests/support/cli_runner.h"
+#include "tests/support/cluster_verbs.h"
 
 namespace cv::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-void Up(TestCluster& c, const std::vector<std::string>& flags = {}, const std::vector<std::string>& env = {}) {
-  CliResult r = c.up(flags, env);
-  ASSERT_EQ(r.rc, 0) << "cluster up failed: " << r.err;
-}
-
-RecordMap Scan(TestCluster& c) {
-  CliResult r = c.cli({"scan", "--json"});
-  EXPECT_EQ(r.rc, 0) << "scan: " << r.err;
-  return records_by_key(r.out);
-}
-
-RecordMap Inspect(const std::string& file) {
-  CliResult r = run_cli({"inspect", file, "--records"});
-  EXPECT_EQ(r.rc, 0) << "inspect " << file << ": " << r.err;
-  return records_by_key(r.out);
-}
 
 // The schedules of status --json that are still running.
 uint64_t RunningSchedule(TestCluster& c, std::string* state = nullptr) {
@@ -73,11 +57,6 @@ SpawnedBackup SpawnBackup(TestCluster& c, std::vector<std::string> extra = {}) {
   args.insert(args.end(), extra.begin(), extra.end());
   b.pid = spawn_cli_capture(c.args(args), {}, b.out, b.err);
   return b;
-}
-
-std::string LogTail(TestCluster& c, const std::string& process, size_t bytes = 1500) {
-  std::string l = c.log(process);
-  return "---- " + process + ".log (tail) ----\n" + (l.size() > bytes ? l.substr(l.size() - bytes) : l);
 }
 
 // ---------------------------------------------------------------------------

@@ -16,42 +16,12 @@
 #include <thread>
 
 #include "tests/support/cli_runner.h"
+#include "tests/support/cluster_verbs.h"
 
 namespace cv::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-void Up(TestCluster& c, const std::vector<std::string>& flags = {}, const std::vector<std::string>& env = {}) {
-  CliResult r = c.up(flags, env);
-  ASSERT_EQ(r.rc, 0) << "cluster up failed: " << r.err;
-}
-
-// `scan --json` of a cluster, keyed.
-RecordMap Scan(TestCluster& c) {
-  CliResult r = c.cli({"scan", "--json"});
-  EXPECT_EQ(r.rc, 0) << "scan: " << r.err;
-  return records_by_key(r.out);
-}
-
-// `inspect FILE --records`, keyed; also checks the lines are strictly sorted
-// by key (so each key appears once).
-RecordMap Inspect(const std::string& file) {
-  CliResult r = run_cli({"inspect", file, "--records"});
-  EXPECT_EQ(r.rc, 0) << "inspect " << file << ": " << r.err;
-  auto lines = parse_json_lines(r.out);
-  for (size_t i = 1; i < lines.size(); ++i) {
-    const auto& a = lines[i - 1]["key"];
-    const auto& b = lines[i]["key"];
-    if (a.is_string() && b.is_string() && !(a.get<std::string>() < b.get<std::string>())) {
-      ADD_FAILURE() << "inspect --records lines not strictly sorted at line " << i << ": " << a << " then " << b;
-      break;
-    }
-  }
-  RecordMap m = records_by_key(lines);
-  EXPECT_EQ(m.size(), lines.size()) << "a key appears more than once in " << file;
-  return m;
-}
 
 // Runs `backup --json` and returns its JSON object (empty object on failure).
 nlohmann::json Backup(TestCluster& c, std::vector<std::string> extra = {}, CliResult* raw = nullptr) {

@@ -11,27 +11,12 @@
 #include <thread>
 
 #include "tests/support/cli_runner.h"
+#include "tests/support/cluster_verbs.h"
 
 namespace cv::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-void Up(TestCluster& c, const std::vector<std::string>& flags = {}, const std::vector<std::string>& env = {}) {
-  CliResult r = c.up(flags, env);
-  ASSERT_EQ(r.rc, 0) << "cluster up failed: " << r.err;
-}
-
-RecordMap Scan(TestCluster& c) {
-  CliResult r = c.cli({"scan", "--json"}, {}, 120);
-  EXPECT_EQ(r.rc, 0) << "scan: " << r.err;
-  return records_by_key(r.out);
-}
-
-std::string LogTail(TestCluster& c, const std::string& process, size_t bytes = 2000) {
-  std::string l = c.log(process);
-  return "---- " + process + ".log (tail) ----\n" + (l.size() > bytes ? l.substr(l.size() - bytes) : l);
-}
 
 class RestoreFaultsTest : public ::testing::Test {
  protected:

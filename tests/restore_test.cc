@@ -13,28 +13,12 @@
 
 #include "shm/backup_format.h"
 #include "tests/support/cli_runner.h"
+#include "tests/support/cluster_verbs.h"
 
 namespace cv::test {
 namespace {
 
 namespace fs = std::filesystem;
-
-void Up(TestCluster& c, const std::vector<std::string>& flags = {}, const std::vector<std::string>& env = {}) {
-  CliResult r = c.up(flags, env);
-  ASSERT_EQ(r.rc, 0) << "cluster up failed: " << r.err;
-}
-
-RecordMap Scan(TestCluster& c) {
-  CliResult r = c.cli({"scan", "--json"});
-  EXPECT_EQ(r.rc, 0) << "scan: " << r.err;
-  return records_by_key(r.out);
-}
-
-RecordMap Inspect(const std::string& file) {
-  CliResult r = run_cli({"inspect", file, "--records"});
-  EXPECT_EQ(r.rc, 0) << "inspect " << file << ": " << r.err;
-  return records_by_key(r.out);
-}
 
 std::string BackupFile(TestCluster& c) {
   CliResult r = c.cli({"backup", "--json"}, {}, 120);
