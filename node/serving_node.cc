@@ -2,7 +2,6 @@
 #include "node/serving_node.h"
 
 #include <spdlog/spdlog.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,7 +11,7 @@
 #include "node/distribution.h"
 #include "shm/clock.h"
 #include "shm/failpoints.h"
-#include "shm/logging.h"
+#include "shm/process_start.h"
 
 namespace cv::node {
 
@@ -449,28 +448,11 @@ void ServingNode::tick() {
 
 namespace cv::node {
 
-namespace {
-std::atomic<bool> g_stop{false};
-void on_term(int) { g_stop.store(true); }
-}  // namespace
-
 int run_serving_node(const std::string& cluster, int id) {
   std::unique_ptr<shm::Block> block;
-  Status s = shm::Block::attach(cluster, &block);
-  if (!s) {
-    fprintf(stderr, "cachevault node%d: %s\n", id, s.message().c_str());
-    return 1;
-  }
-  const std::string name = "node" + std::to_string(id);
-  if (!init_process_logger(name, block->layout().config.data_dir, true)) return 1;
-  if (Status f = init_failpoints(name); !f) {
-    spdlog::error("{}", f.message());
-    return 2;
-  }
-  signal(SIGTERM, on_term);
-  signal(SIGINT, on_term);
+  if (int rc = shm::start_cluster_process(cluster, "node" + std::to_string(id), &block)) return rc;
   ServingNode node(*block, id);
-  return node.run(g_stop);
+  return node.run(shm::stop_requested());
 }
 
 }  // namespace cv::node
