@@ -4,13 +4,14 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 
-#include "shm/backup_reader.h"
 #include "shm/backup_writer.h"
 #include "shm/clock.h"
 #include "shm/failpoints.h"
@@ -20,36 +21,69 @@ namespace cv::node {
 
 namespace {
 
-// Copies `src` into a new file at `dst` through a shared writable mapping.
-// The space is reserved first: a write through a mapping on a full disk is a
-// SIGBUS, not an error. Not fsynced: copies can be re-sent until the
-// schedule completes, and only the consolidated file must be durable.
-Status copy_through_mapping(const char* src, size_t size, const std::string& dst) {
+// Niceness of the backup worker thread (the request loop stays at 0).
+constexpr int kBackupNice = 10;
+// Longest run of partition copying between two rounds of requests.
+constexpr uint64_t kCaptureSliceNs = 1'000'000;
+
+// Copies the file at `src` into a new file at `dst` through a shared writable
+// mapping of `dst`, one window at a time: pread fills the mapped pages
+// straight from the page cache, and each window is unmapped once filled, so
+// the copy adds at most one window to the node's memory. The space is
+// reserved first: a write through a mapping on a full disk is a SIGBUS, not
+// an error. Not fsynced: copies can be re-sent until the schedule completes,
+// and only the consolidated file must be durable.
+constexpr size_t kCopyWindowBytes = 8u << 20;
+
+Status copy_through_mapping(const std::string& src, const std::string& dst, uint64_t* copied) {
+  const int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return errno_status("open", src, errno);
+  struct stat st{};
+  if (fstat(in, &st) != 0) {
+    int e = errno;
+    ::close(in);
+    return errno_status("stat", src, e);
+  }
+  const size_t size = size_t(st.st_size);
   const std::string tmp = dst + ".tmp";
   int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return errno_status("open", tmp, errno);
-  if (int rc = posix_fallocate(fd, 0, off_t(size)); rc != 0) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return errno_status("posix_fallocate", tmp, rc);
-  }
-  void* map = size ? mmap(nullptr, size, PROT_WRITE, MAP_SHARED, fd, 0) : nullptr;
-  if (size && map == MAP_FAILED) {
+  if (fd < 0) {
     int e = errno;
+    ::close(in);
+    return errno_status("open", tmp, e);
+  }
+  auto fail = [&](Status s) {
+    ::close(in);
     ::close(fd);
     ::unlink(tmp.c_str());
-    return errno_status("mmap", tmp, e);
+    return s;
+  };
+  if (size > 0)
+    if (int rc = posix_fallocate(fd, 0, off_t(size)); rc != 0) return fail(errno_status("posix_fallocate", tmp, rc));
+  for (size_t off = 0; off < size; off += kCopyWindowBytes) {
+    const size_t len = std::min(kCopyWindowBytes, size - off);
+    void* map = mmap(nullptr, len, PROT_WRITE, MAP_SHARED, fd, off_t(off));
+    if (map == MAP_FAILED) return fail(errno_status("mmap", tmp, errno));
+    size_t done = 0;
+    while (done < len) {
+      ssize_t n = pread(in, static_cast<char*>(map) + done, len - done, off_t(off + done));
+      if (n <= 0) {
+        int e = n < 0 ? errno : EIO;
+        munmap(map, len);
+        return fail(errno_status("read", src, e));
+      }
+      done += size_t(n);
+    }
+    munmap(map, len);
   }
-  if (size) {
-    std::memcpy(map, src, size);
-    munmap(map, size);
-  }
+  ::close(in);
   ::close(fd);
   if (::rename(tmp.c_str(), dst.c_str()) != 0) {
     int e = errno;
     ::unlink(tmp.c_str());
     return errno_status("rename", tmp, e);
   }
+  *copied = size;
   return Status::ok();
 }
 
@@ -104,11 +138,16 @@ void BackupWorker::poll() {
       busy_.store(true);
       if (first) {
         e.state.store(uint32_t(shm::EntryState::kSnapshotting));
-        // The snapshot instant: taken here, on the thread that applies
-        // writes, between two requests.
-        store_.begin_snapshot();
         block_.notify_change();
-        worker_ = std::thread([this, i, sid] { snapshot_and_send(i, sid); });
+        if (failpoint(kFpSnapshotStart)) {
+          fail_entry(i, sid, "snapshot failed (failpoint)");
+          continue;
+        }
+        // The snapshot instant: taken here, on the thread that applies
+        // writes, between two requests. step() then copies the partitions.
+        store_.begin_snapshot();
+        capture_ = std::make_unique<Capture>(Capture{i, sid, 0, mono_ns(), SnapshotRecords{}});
+        capture_->snap.entries.reserve(store_.records() + 1024);
       } else {
         worker_ = std::thread([this, i, sid] { resend(i, sid); });
       }
@@ -121,26 +160,39 @@ void BackupWorker::poll() {
   }
 }
 
-void BackupWorker::snapshot_and_send(int slot, uint64_t sid) {
+void BackupWorker::fail_entry(int slot, uint64_t sid, const std::string& why) {
+  spdlog::error("node {}: backup {}: {}", id_, sid, why);
+  shm::ScheduleSlot& s = b_.schedules[slot];
+  shm::ScheduleLock g(b_);
+  if (s.id == sid) s.entries[id_].state.store(uint32_t(shm::EntryState::kFailed));
+  block_.notify_change();
+  busy_.store(false);
+}
+
+void BackupWorker::step() {
+  if (!capture_) return;
+  // Copy partitions for at most kCaptureSliceNs, then let requests in: no
+  // write waits longer than one slice, and no thread competes for a lock.
+  const uint64_t until = mono_ns() + kCaptureSliceNs;
+  while (capture_->next_partition < store_.partitions() && mono_ns() < until)
+    store_.capture(capture_->next_partition++, &capture_->snap);
+  if (capture_->next_partition < store_.partitions()) return;
+  store_.end_snapshot();
+  std::unique_ptr<Capture> done = std::move(capture_);
+  worker_ = std::thread([this, c = std::move(done)]() mutable { write_and_send(std::move(c)); });
+}
+
+void BackupWorker::write_and_send(std::unique_ptr<Capture> c) {
+  const int slot = c->slot;
+  const uint64_t sid = c->schedule_id;
+  const uint64_t t0 = c->started_ns;
+  SnapshotRecords& snap = c->snap;
   shm::ScheduleSlot& s = b_.schedules[slot];
   shm::ScheduleEntry& e = s.entries[id_];
-  const uint64_t t0 = mono_ns();
-  auto fail_entry = [&](const std::string& why) {
-    spdlog::error("node {}: backup {}: {}", id_, sid, why);
-    shm::ScheduleLock g(b_);
-    if (s.id == sid) e.state.store(uint32_t(shm::EntryState::kFailed));
-    block_.notify_change();
-    busy_.store(false);
-  };
-  if (failpoint(kFpSnapshotStart)) {
-    store_.end_snapshot();
-    return fail_entry("snapshot failed (failpoint)");
-  }
-  SnapshotRecords snap;
-  snap.entries.reserve(store_.records() + 1024);
-  for (uint32_t p = 0; p < store_.partitions(); ++p) store_.capture(p, &snap);
-  store_.end_snapshot();
   const uint64_t t_captured = mono_ns();
+  // Sorting, writing and sending yield to the request loop so that writes
+  // do not stall behind them.
+  setpriority(PRIO_PROCESS, pid_t(syscall(SYS_gettid)), kBackupNice);
   snap.sort();
   const uint64_t t_sorted = mono_ns();
   std::error_code ec;
@@ -164,23 +216,25 @@ void BackupWorker::snapshot_and_send(int slot, uint64_t sid) {
                                 en.blob->tombstone()});
   }
   if (st) st = w->finish(false);
-  if (!st) return fail_entry("writing the local copy failed: " + st.message());
+  if (!st) return fail_entry(slot, sid, "writing the local copy failed: " + st.message());
   e.records = snap.entries.size();
   e.snapshot_ns = mono_ns() - t0;
   spdlog::info("node {}: backup {}: hot backup of {} records in {:.1f} ms (copy {:.1f}, sort {:.1f}, write {:.1f})",
                id_, sid, e.records, double(e.snapshot_ns) / 1e6, double(t_captured - t0) / 1e6,
                double(t_sorted - t_captured) / 1e6, double(mono_ns() - t_sorted) / 1e6);
-  snap = SnapshotRecords{};  // free before sending
-  if (failpoint(kFpSnapshotEnd)) return fail_entry("snapshot failed (failpoint)");
+  c.reset();  // free the snapshot before sending
+  if (failpoint(kFpSnapshotEnd)) return fail_entry(slot, sid, "snapshot failed (failpoint)");
   resend(slot, sid);
 }
 
 void BackupWorker::resend(int slot, uint64_t sid) {
+  setpriority(PRIO_PROCESS, pid_t(syscall(SYS_gettid)), kBackupNice);
   shm::ScheduleSlot& s = b_.schedules[slot];
   shm::ScheduleEntry& e = s.entries[id_];
   const std::string path = shm::local_copy_path(b_, id_, sid);
-  std::unique_ptr<fmt::BackupReader> copy;
-  Status st = fmt::BackupReader::open(path, &copy);
+  std::error_code size_ec;
+  const uint64_t copy_size = std::filesystem::file_size(path, size_ec);
+  Status st = size_ec ? Status::io_error("local copy " + path + ": " + size_ec.message()) : Status::ok();
   for (int attempt = 0; st && attempt < 2 * shm::kMaxTargets + 2; ++attempt) {
     uint32_t target, round;
     {
@@ -195,14 +249,14 @@ void BackupWorker::resend(int slot, uint64_t sid) {
       // Reserve the copy's size against the target's quota.
       const uint64_t quota = b_.config.target_quota[target];
       auto& used = b_.nodes[shm::kFirstTargetMailbox + target].used_bytes;
-      if (quota && used.load() + copy->size() > quota) {
+      if (quota && used.load() + copy_size > quota) {
         spdlog::warn("node {}: backup {}: target{} quota of {} bytes is full", id_, sid, target, quota);
         shm::fail_over_locked(b_, s, Code::kFull,
                               "target" + std::to_string(target) + " quota of " + std::to_string(quota) + " bytes");
         block_.notify_change();
         continue;
       }
-      used.fetch_add(copy->size());
+      used.fetch_add(copy_size);
       e.state.store(uint32_t(shm::EntryState::kSending));
     }
     block_.notify_change();
@@ -211,13 +265,14 @@ void BackupWorker::resend(int slot, uint64_t sid) {
     std::error_code ec;
     std::filesystem::create_directories(shm::incoming_dir(b_, int(target), sid), ec);
     if (sent && ec) sent = Status::io_error("mkdir " + shm::incoming_dir(b_, int(target), sid) + ": " + ec.message());
-    if (sent) sent = copy_through_mapping(copy->data(), copy->size(), shm::incoming_copy_path(b_, int(target), sid, id_));
+    uint64_t copied = 0;
+    if (sent) sent = copy_through_mapping(path, shm::incoming_copy_path(b_, int(target), sid, id_), &copied);
     shm::ScheduleLock g(b_);
     if (!g.locked()) {
       st = Status::timeout("block lock");
       break;
     }
-    if (!sent) b_.nodes[shm::kFirstTargetMailbox + target].used_bytes.fetch_sub(copy->size());
+    if (!sent) b_.nodes[shm::kFirstTargetMailbox + target].used_bytes.fetch_sub(copy_size);
     if (s.id != sid || shm::ScheduleState(s.state.load()) != shm::ScheduleState::kEnable) break;
     if (s.round != round) continue;  // failed over while sending: send again
     if (!sent && sent.code() == Code::kFull) {
@@ -230,7 +285,7 @@ void BackupWorker::resend(int slot, uint64_t sid) {
       st = sent;
       break;
     }
-    e.bytes = copy->size();
+    e.bytes = copy_size;
     e.transfer_ns = mono_ns() - t0;
     e.sent_to_target = target;
     e.send_round = round;

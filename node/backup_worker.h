@@ -1,13 +1,16 @@
 // BackupWorker: a serving node's part of the backup protocol. On request it
 // generates a schedule from the current distribution table; when a schedule
-// is enabled it takes a point-in-time hot backup of the node's records
-// (sorted by key) into the node's own path on a worker thread, sends the copy
-// to the assigned target through a mapped file, and re-sends it after a
-// target failover. Local copies are removed once the schedule completes.
+// is enabled it takes a point-in-time hot backup of the node's records: the
+// request loop marks the instant and copies the partitions in slices of at
+// most a millisecond between requests (step()); a low-priority worker thread
+// then sorts the copy by key, writes it to the node's own path, sends it to
+// the assigned target through a mapped file, and re-sends it after a target
+// failover. Local copies are removed once the schedule completes.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -27,17 +30,32 @@ class BackupWorker {
   // Called from the request loop (the thread that writes): starts snapshots,
   // re-sends after failover, cleans up finished schedules.
   void poll();
+  // Called from the request loop between requests: copies the next slice of
+  // partitions of a snapshot in progress.
+  void step();
+  bool capturing() const { return capture_ != nullptr; }
   void stop();
 
  private:
-  void snapshot_and_send(int slot, uint64_t schedule_id);
+  // A snapshot being copied by the request loop.
+  struct Capture {
+    int slot;
+    uint64_t schedule_id;
+    uint32_t next_partition;
+    uint64_t started_ns;
+    SnapshotRecords snap;
+  };
+
+  void write_and_send(std::unique_ptr<Capture> c);
   void resend(int slot, uint64_t schedule_id);
+  void fail_entry(int slot, uint64_t schedule_id, const std::string& why);
 
   shm::Block& block_;
   shm::BlockLayout& b_;
   const int id_;
   RecordStore& store_;
   std::thread worker_;
+  std::unique_ptr<Capture> capture_;
   std::atomic<bool> busy_{false};
   uint64_t cleaned_through_ = 0;
 };

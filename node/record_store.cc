@@ -1,8 +1,6 @@
 // RecordStore: apply with policies, reads, and the copy-aside snapshot.
 #include "node/record_store.h"
 
-#include <tbb/parallel_sort.h>
-
 #include <algorithm>
 
 namespace cv::node {
@@ -20,7 +18,7 @@ uint64_t key_prefix(std::string_view k, size_t from) {
 }  // namespace
 
 void SnapshotRecords::sort() {
-  tbb::parallel_sort(entries.begin(), entries.end(), [this](const Entry& a, const Entry& b) { return less(a, b); });
+  std::sort(entries.begin(), entries.end(), [this](const Entry& a, const Entry& b) { return less(a, b); });
 }
 
 RecordStore::RecordStore(uint32_t partitions, uint64_t memory_cap) : memory_cap_(memory_cap) {

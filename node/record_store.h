@@ -64,7 +64,8 @@ struct SnapshotRecords {
     if (a.prefix[1] != b.prefix[1]) return a.prefix[1] < b.prefix[1];
     return key(a) < key(b);
   }
-  // Sorts entries by key with TBB.
+  // Sorts entries by key, on the calling thread: every node sorts its own
+  // copy at the same time, so the nodes already use the cores together.
   void sort();
 };
 

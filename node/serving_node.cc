@@ -78,7 +78,8 @@ int ServingNode::run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed) && !b_.header.shutting_down.load(std::memory_order_relaxed)) {
     size_t n = inbox_.drain(handler);
     if (mono_ns() - last_tick_ns_ > 20'000'000ull) tick();
-    if (n == 0) inbox_.wait(pending_.empty() ? 50'000'000ull : 5'000'000ull);
+    backup_->step();
+    if (n == 0 && !backup_->capturing()) inbox_.wait(pending_.empty() ? 50'000'000ull : 5'000'000ull);
   }
   backup_->stop();
   spdlog::info("serving node {} stopping: {} records, {} bytes", id_, store_.records(), store_.bytes());

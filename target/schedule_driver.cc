@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include <filesystem>
 
 #include "shm/clock.h"
@@ -15,6 +17,17 @@ namespace cv::target {
 
 namespace {
 bool rename_failpoint() { return !failpoint(kFpConsolidateRename); }
+
+// Lowers this process's priority (TBB's worker threads included) for its
+// lifetime; restores it after.
+class BackgroundPriority {
+ public:
+  BackgroundPriority() : old_(getpriority(PRIO_PROCESS, 0)) { setpriority(PRIO_PROCESS, 0, 10); }
+  ~BackgroundPriority() { setpriority(PRIO_PROCESS, 0, old_); }
+
+ private:
+  int old_;
+};
 }  // namespace
 
 ScheduleDriver::ScheduleDriver(shm::Block& block, int target_index)
@@ -107,6 +120,9 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
   write_milestone(b_, s, "sent");
   spdlog::info("target {}: backup {}: consolidating {} copies", t_, sid, paths.size());
   const uint64_t t0 = mono_ns();
+  // Consolidation yields the cores to serving nodes' request loops, which
+  // carry live traffic while a backup runs.
+  BackgroundPriority background;
   std::vector<std::unique_ptr<fmt::BackupReader>> copies;
   Status st = failpoint(kFpTargetReceive) ? Status::corrupt("copy check failed (failpoint)", 0) : Status::ok();
   if (st) st = open_copies(paths, expected, &copies);

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "shm/backup_format.h"
+#include "shm/backup_writer.h"
 #include "tests/support/cli_runner.h"
 #include "tests/support/cluster_verbs.h"
 
@@ -292,14 +293,18 @@ TEST_F(RestoreBadInputTest, FileOfAnotherFormatVersionIsRefused) {
 }
 
 TEST_F(RestoreBadInputTest, ANodeCopyIsNotABackupFile) {
-  // A consolidated file re-labelled as a node copy (kind 1), checksum fixed.
-  std::string copy = *bytes_;
-  fmt::put_le<uint32_t>(copy.data() + fmt::kHeaderKindOffset, fmt::kNodeCopy);
-  fmt::put_le<uint64_t>(copy.data() + fmt::kHeaderChecksumOffset, fmt::file_header_checksum(copy.data()));
-  const size_t footer = copy.size() - fmt::kFooterSize;
-  fmt::put_le<uint64_t>(copy.data() + footer + fmt::kFooterChecksumOffset, XXH3_64bits(copy.data(), footer));
-  ASSERT_EQ(run_cli({"verify", Write("node-copy-check.cvb", copy)}).rc, 0) << "the relabelled file should be sound";
-  ExpectRefused(Write("node-copy.cvb", copy), 3, "node copy");
+  // A sound node copy (what a serving node sends its target), not a backup.
+  const std::string path = Write("node-copy.cvb", "");
+  std::filesystem::remove(path);
+  std::unique_ptr<fmt::BackupWriter> w;
+  fmt::FileHeaderInfo info;
+  info.kind = fmt::kNodeCopy;
+  ASSERT_TRUE(fmt::BackupWriter::create(path, info, &w));
+  ASSERT_TRUE(w->add({"a-key", "a-value", 1, 1, false}));
+  ASSERT_TRUE(w->add({"b-key", "", 2, 2, true}));
+  ASSERT_TRUE(w->finish(false));
+  ASSERT_EQ(run_cli({"verify", path}).rc, 0) << "the node copy should be sound";
+  ExpectRefused(path, 3, "node copy");
 }
 
 TEST_F(RestoreBadInputTest, ClusterNotRunningIsRefused) {
