@@ -2,8 +2,10 @@
 // records, the hot-backup snapshot (copy, sort, encode to a file) and the
 // k-way merge of consolidation, beside a memcpy of the same bytes.
 #include <benchmark/benchmark.h>
+#include <tbb/global_control.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -93,9 +95,11 @@ void BM_SnapshotCaptureSortWrite(benchmark::State& state) {
 }
 BENCHMARK(BM_SnapshotCaptureSortWrite)->Arg(1 << 20)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// Three node copies of 2/3 of the keys each (R=2 over 3 nodes), merged.
+// Three node copies of 2/3 of the keys each (R=2 over 3 nodes), merged with
+// range(1) TBB threads. The durable write (fsync) is part of it, as in a backup.
 void BM_Consolidate(benchmark::State& state) {
   const uint64_t n = uint64_t(state.range(0));
+  tbb::global_control threads(tbb::global_control::max_allowed_parallelism, size_t(state.range(1)));
   std::vector<std::string> paths;
   uint64_t input = 0;
   for (int node = 0; node < 3; ++node) {
@@ -113,17 +117,26 @@ void BM_Consolidate(benchmark::State& state) {
     paths.push_back(path);
     input += std::filesystem::file_size(path);
   }
+  double verify_s = 0, merge_s = 0, write_s = 0;
   for (auto _ : state) {
+    auto t0 = std::chrono::steady_clock::now();
     std::vector<std::unique_ptr<cv::fmt::BackupReader>> copies;
     cv::target::open_copies(paths, std::vector<uint64_t>(3, UINT64_MAX), &copies);
+    verify_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     cv::target::ConsolidationResult res;
     cv::fmt::FileHeaderInfo info;
     cv::target::consolidate(copies, info, scratch() + "/merged.cvb", nullptr, &res);
+    merge_s += double(res.merge_ns) / 1e9;
+    write_s += double(res.write_ns) / 1e9;
   }
+  const double it = double(state.iterations());
+  state.counters["verify_ms"] = verify_s / it * 1e3;
+  state.counters["merge_ms"] = merge_s / it * 1e3;
+  state.counters["write_fsync_ms"] = write_s / it * 1e3;
   state.SetBytesProcessed(int64_t(state.iterations() * input));
   state.counters["records/s"] = benchmark::Counter(double(state.iterations() * n), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_Consolidate)->Arg(1 << 20)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Consolidate)->Args({1 << 20, 1})->Args({1 << 20, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_MemcpyOfCopies(benchmark::State& state) {
   const size_t bytes = size_t(state.range(0)) * 2 * 137;  // what the copies of BM_Consolidate hold
