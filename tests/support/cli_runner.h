@@ -57,7 +57,6 @@ class TestCluster {
   const std::string& name() const { return name_; }
   std::string dir() const { return tmp_.path(); }
   const TempDir& tmp() const { return tmp_; }
-  // Additive helpers.
   // args plus --name <this cluster>, for spawn_cli.
   std::vector<std::string> args(std::vector<std::string> a) const;
   // pid of a serving node ("serving") or target ("target"), -1 if unknown.
