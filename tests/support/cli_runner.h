@@ -80,7 +80,7 @@ class TestCluster {
 // Parses `scan --json` output: key -> the whole record object.
 std::vector<nlohmann::json> parse_json_lines(const std::string& text);
 
-// ---- Helpers for the backup and restore tests (additive). ----
+// ---- Verbs for the backup and restore tests. ----
 
 // Like spawn_cli, but stdout and stderr both go to files.
 int spawn_cli_capture(const std::vector<std::string>& args, const std::vector<std::string>& env,
