@@ -147,15 +147,24 @@ void BackupWorker::poll() {
         // writes, between two requests. step() then copies the partitions.
         store_.begin_snapshot();
         capture_ = std::make_unique<Capture>(Capture{i, sid, 0, mono_ns(), SnapshotRecords{}});
-        capture_->snap.entries.reserve(store_.records() + 1024);
+        // Room for what the node holds plus keys that arrive while copying:
+        // growing these on the request loop would copy them whole there.
+        const uint64_t n = store_.records();
+        capture_->snap.entries.reserve(n + n / 8 + 1024);
+        capture_->snap.arena.reserve(store_.key_bytes() + store_.key_bytes() / 8 + 4096);
       } else {
         worker_ = std::thread([this, i, sid] { resend(i, sid); });
       }
     }
     if (!shm::schedule_active(st) && sid > cleaned_through_ && !busy_.load()) {
-      std::error_code ec;
-      std::filesystem::remove(shm::local_copy_path(b_, id_, sid), ec);
+      // Freeing a large file takes the file system a while: not on the
+      // request loop.
       cleaned_through_ = sid;
+      stop();
+      worker_ = std::thread([path = shm::local_copy_path(b_, id_, sid)] {
+        std::error_code ec;
+        std::filesystem::remove(path, ec);
+      });
     }
   }
 }

@@ -39,6 +39,7 @@ RecordStore::Apply RecordStore::store_locked(Shard& s, Map::iterator it, bool in
   const uint64_t seq = write_seq_.fetch_add(1, std::memory_order_relaxed) + 1;
   if (inserted) {
     records_.fetch_add(1, std::memory_order_relaxed);
+    key_bytes_.fetch_add(key.size(), std::memory_order_relaxed);
   } else if (snapshot_active_.load(std::memory_order_acquire) &&
              s.captured_epoch < snapshot_epoch_.load(std::memory_order_relaxed) &&
              it->second.seq <= snapshot_seq_.load(std::memory_order_relaxed)) {
