@@ -1,4 +1,4 @@
-// fork/exec of this binary with stdout and stderr captured through files.
+// fork/exec of a program with stdout and stderr captured through files.
 #include "launcher/subprocess.h"
 
 #include <fcntl.h>
@@ -12,16 +12,15 @@
 
 namespace cv::launcher {
 
-namespace {
-std::string slurp(const std::string& path) {
+std::string read_whole_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
 
-int spawn(const std::vector<std::string>& args, const std::string& out, const std::string& err) {
-  const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
+int spawn_program(const std::string& exe, const std::vector<std::string>& args, const std::vector<std::string>& env,
+                  const std::string& out, const std::string& err) {
   fflush(stdout);
   fflush(stderr);
   pid_t pid = fork();
@@ -32,12 +31,16 @@ int spawn(const std::vector<std::string>& args, const std::string& out, const st
   dup2(n, 0);
   dup2(o, 1);
   dup2(e, 2);
+  for (const auto& kv : env) putenv(const_cast<char*>(kv.c_str()));
   std::vector<char*> argv{const_cast<char*>(exe.c_str())};
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   execv(exe.c_str(), argv.data());
   _exit(127);
 }
+
+namespace {
+std::string self_exe() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
 }  // namespace
 
 int wait_child(int pid) {
@@ -50,16 +53,16 @@ ChildResult run_self(const std::vector<std::string>& args) {
   char tmpl[] = "/tmp/cachevault-run-XXXXXX";
   std::string dir = mkdtemp(tmpl);
   ChildResult r;
-  r.rc = wait_child(spawn(args, dir + "/out", dir + "/err"));
-  r.out = slurp(dir + "/out");
-  r.err = slurp(dir + "/err");
+  r.rc = wait_child(spawn_program(self_exe(), args, {}, dir + "/out", dir + "/err"));
+  r.out = read_whole_file(dir + "/out");
+  r.err = read_whole_file(dir + "/err");
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
   return r;
 }
 
 int start_self(const std::vector<std::string>& args, const std::string& stdout_path) {
-  return spawn(args, stdout_path, "/dev/null");
+  return spawn_program(self_exe(), args, {}, stdout_path, "/dev/null");
 }
 
 }  // namespace cv::launcher

@@ -1,5 +1,6 @@
-// Running this binary as a child process and capturing its output: what the
-// benchmark uses to drive real clusters exactly as a user's script would.
+// Running a program (usually this binary) as a child process and capturing
+// its output: how the benchmark and the tests drive real clusters exactly as
+// a user's script would.
 #pragma once
 
 #include <string>
@@ -12,6 +13,13 @@ struct ChildResult {
   std::string out;
   std::string err;
 };
+
+// Forks and execs `exe args...` with extra environment entries ("K=V"),
+// stdin from /dev/null, stdout and stderr to the given files. Returns the pid.
+int spawn_program(const std::string& exe, const std::vector<std::string>& args, const std::vector<std::string>& env,
+                  const std::string& stdout_path, const std::string& stderr_path);
+// A whole file's bytes ("" if it cannot be read).
+std::string read_whole_file(const std::string& path);
 
 // Runs `cachevault args...` (this executable) and waits for it.
 ChildResult run_self(const std::vector<std::string>& args);

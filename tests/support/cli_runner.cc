@@ -1,6 +1,8 @@
 // Test support: process spawning with captured output, temp dirs, clusters.
 #include "tests/support/cli_runner.h"
 
+#include "launcher/subprocess.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -20,31 +22,11 @@ namespace cv::test {
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string slurp(const std::string& path) { return launcher::read_whole_file(path); }
 
 int exec_child(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& out,
                const std::string& err) {
-  pid_t pid = fork();
-  if (pid != 0) return pid;
-  int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  int n = open("/dev/null", O_RDONLY);
-  dup2(n, 0);
-  dup2(o, 1);
-  dup2(e, 2);
-  for (const auto& kv : env) putenv(const_cast<char*>(kv.c_str()));
-  std::vector<char*> argv;
-  std::string bin = CACHEVAULT_BIN;
-  argv.push_back(bin.data());
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  execv(bin.c_str(), argv.data());
-  _exit(127);
+  return launcher::spawn_program(CACHEVAULT_BIN, args, env, out, err);
 }
 
 std::string unique_suffix() {
