@@ -17,6 +17,7 @@ echo "== starting cluster $a: 3 serving nodes, 2 replicas, 2 targets"
 "$bin" cluster up --name "$a" --nodes 3 --replicas 2 --targets 2 --dir "$work/$a" --detach
 echo "== loading 200000 records of 100 bytes"
 "$bin" load --name "$a" --records 200000 --value-size 100
+sleep 0.2
 "$bin" status --name "$a"
 echo "== backing up"
 file=$("$bin" backup --name "$a" --out "$work/backups")
@@ -27,6 +28,7 @@ echo "== starting cluster $b: 5 serving nodes with weights 1,2,1,2,1"
 "$bin" cluster up --name "$b" --nodes 5 --weights 1,2,1,2,1 --dir "$work/$b" --detach
 echo "== restoring"
 "$bin" restore "$file" --name "$b"
+sleep 0.2  # nodes stamp their record counts with each heartbeat
 "$bin" status --name "$b"
 echo "== comparing the two clusters"
 "$bin" scan --name "$a" --json > "$work/a.jsonl"
