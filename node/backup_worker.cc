@@ -35,7 +35,7 @@ constexpr uint64_t kCaptureSliceNs = 1'000'000;
 // and only the consolidated file must be durable.
 constexpr size_t kCopyWindowBytes = 8u << 20;
 
-Status copy_through_mapping(const std::string& src, const std::string& dst, uint64_t* copied) {
+Status copy_through_mapping(const std::string& src, const std::string& dst) {
   const int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) return errno_status("open", src, errno);
   struct stat st{};
@@ -83,7 +83,6 @@ Status copy_through_mapping(const std::string& src, const std::string& dst, uint
     ::unlink(tmp.c_str());
     return errno_status("rename", tmp, e);
   }
-  *copied = size;
   return Status::ok();
 }
 
@@ -274,8 +273,7 @@ void BackupWorker::resend(int slot, uint64_t sid) {
     std::error_code ec;
     std::filesystem::create_directories(shm::incoming_dir(b_, int(target), sid), ec);
     if (sent && ec) sent = Status::io_error("mkdir " + shm::incoming_dir(b_, int(target), sid) + ": " + ec.message());
-    uint64_t copied = 0;
-    if (sent) sent = copy_through_mapping(path, shm::incoming_copy_path(b_, int(target), sid, id_), &copied);
+    if (sent) sent = copy_through_mapping(path, shm::incoming_copy_path(b_, int(target), sid, id_));
     shm::ScheduleLock g(b_);
     if (!g.locked()) {
       st = Status::timeout("block lock");

@@ -120,7 +120,8 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
     op.record_offset.resize(rd.header().count);
     op.retries.resize(rd.header().count);
   }
-  reset_forwarding(mode == shm::WriteMode::kAssign ? shm::Policy::kNewer : policy);
+  reset_forwarding(mode == shm::WriteMode::kAssign ? shm::Policy::kNewer : policy,
+                   mode == shm::WriteMode::kKeep ? rd.header().tag : 0);
   auto& builders = fwd_;
   auto& indices = fwd_idx_;
 
@@ -184,9 +185,9 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
   finish_if_done(op_id);
 }
 
-void ServingNode::reset_forwarding(shm::Policy policy) {
+void ServingNode::reset_forwarding(shm::Policy policy, uint64_t restore_tag) {
   // Reused across batches: clearing keeps each buffer's capacity.
-  for (auto& b : fwd_) b.reset(shm::WriteMode::kKeep, policy, 0);
+  for (auto& b : fwd_) b.reset(shm::WriteMode::kKeep, policy, restore_tag);
   for (auto& i : fwd_idx_) i.clear();
 }
 
@@ -215,7 +216,8 @@ void ServingNode::on_replicate(const shm::MsgHeader& h, std::string_view payload
   BatchBuilder out;
   WireRecord r;
   std::string_view key, value;
-  const bool fail_apply = failpoint(kFpNodeReplicaApply) || failpoint(kFpRestoreReplicaApply);
+  // Forwarded restore writes carry the restore's tag; client writes carry 0.
+  const bool fail_apply = failpoint(rd.header().tag != 0 ? kFpRestoreReplicaApply : kFpNodeReplicaApply);
   while (rd.next(&r, &key, &value)) {
     WireResult res{};
     res.index = r.index;
@@ -281,7 +283,7 @@ void ServingNode::retry_stale(uint64_t op_id, PendingWrite& op, uint32_t index, 
                nullptr);
   res.version = r.version;
   res.timestamp = r.timestamp;
-  reset_forwarding(shm::Policy::kNewer);
+  reset_forwarding(shm::Policy::kNewer, 0);
   auto& builders = fwd_;
   auto& indices = fwd_idx_;
   for (uint32_t k = 0; k < table_.replicas; ++k) {

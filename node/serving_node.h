@@ -64,7 +64,7 @@ class ServingNode {
   void on_backup_request(const shm::MsgHeader& h, std::string_view payload);
 
   // Empties the per-peer forwarding batches for a new round.
-  void reset_forwarding(shm::Policy policy);
+  void reset_forwarding(shm::Policy policy, uint64_t restore_tag);
   // Sends one kReplicate per peer from `builders`; records awaiting answers.
   void forward(uint64_t op_id, PendingWrite& op, std::vector<shm::BatchBuilder>& builders,
                std::vector<std::vector<uint32_t>>& indices);

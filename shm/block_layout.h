@@ -135,7 +135,6 @@ struct ScheduleEntry {
   uint64_t bytes;
   uint64_t snapshot_ns;         // duration of the hot backup
   uint64_t transfer_ns;         // duration of the send
-  char local_path[kPathBytes];  // the node's own hot-backup copy
 };
 
 struct ScheduleSlot {
@@ -209,7 +208,7 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(sizeof(std::atomic<uint64_t>) == 8 && sizeof(std::atomic<uint32_t>) == 4);
 static_assert(sizeof(NodeSlot) == 80);
-static_assert(sizeof(ScheduleEntry) == 48 + kPathBytes);
+static_assert(sizeof(ScheduleEntry) == 48);
 static_assert(sizeof(MailboxHeader) % 64 == 0);
 static_assert(kMaxMessageBytes > (1u << 20) + 4096, "a 1 MiB value must fit one message");
 

@@ -39,10 +39,11 @@ Status Mailbox::send2(uint16_t type, uint16_t from, uint32_t gen, uint64_t reque
   for (int spins = 0;; ++spins) {
     uint64_t head = h_->head.load(std::memory_order_acquire);
     if (kRing - (tail - head) >= total) break;
+    if (spins < kSpinsBeforeSleep) continue;
+    // Before each sleep, not each spin: the liveness check reads /proc.
     int pid = h_->consumer_pid.load(std::memory_order_relaxed);
     if (pid == 0 || !pid_alive(pid)) return Status::peer_down("the receiving process is gone");
     if (deadline.passed()) return Status::timeout("the receiver did not make room in time");
-    if (spins < kSpinsBeforeSleep) continue;
     uint32_t seq = h_->consume_seq.load(std::memory_order_seq_cst);
     h_->producers_sleeping.store(1, std::memory_order_seq_cst);
     if (kRing - (tail - h_->head.load(std::memory_order_seq_cst)) >= total) break;

@@ -131,12 +131,9 @@ Status create_schedule(Block& block, const std::string& out_dir, int requester, 
     e.sent_to_target = 0;
     e.send_round = 0;
     e.records = e.bytes = e.snapshot_ns = e.transfer_ns = 0;
-    copy_text(e.local_path, kPathBytes, member ? local_copy_path(b, int(n), 0) : "");
   }
   std::memcpy(s.owners, table.owners.data(), sizeof(s.owners[0]) * table.owners.size());
   *id = b.next_schedule_id.fetch_add(1);
-  for (uint32_t n = 0; n < b.config.serving_nodes; ++n)
-    copy_text(s.entries[n].local_path, kPathBytes, local_copy_path(b, int(n), *id));
   s.id = *id;
   s.state.store(uint32_t(ScheduleState::kCreated));
   return Status::ok();
