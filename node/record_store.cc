@@ -87,6 +87,10 @@ RecordStore::Apply RecordStore::assign(uint32_t partition, std::string_view key,
   return store_locked(s, it, inserted, key, value, assigned->version, assigned->timestamp, tombstone);
 }
 
+void RecordStore::prefetch(uint32_t partition, std::string_view key) const {
+  shards_[partition]->map.prefetch(av(key));
+}
+
 std::optional<StoredRecord> RecordStore::get(uint32_t partition, std::string_view key) const {
   const Shard& s = *shards_[partition];
   std::lock_guard lk(s.mu);

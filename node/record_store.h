@@ -84,6 +84,11 @@ class RecordStore {
   // the version and timestamp given.
   Apply assign(uint32_t partition, std::string_view key, std::string_view value, bool tombstone,
                uint64_t now_ns, StoredRecord* assigned);
+  // Starts loading the memory a lookup of `key` will touch, so that a batch
+  // can overlap its records' cache misses. Only the thread that writes may
+  // call it (it reads the table's layout without the shard lock, and only
+  // that thread changes the layout).
+  void prefetch(uint32_t partition, std::string_view key) const;
   // The record for a key, tombstones included.
   std::optional<StoredRecord> get(uint32_t partition, std::string_view key) const;
   // Calls fn for every record of one partition (under its shard lock).

@@ -124,6 +124,8 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
                    mode == shm::WriteMode::kKeep ? rd.header().tag : 0);
   auto& builders = fwd_;
   auto& indices = fwd_idx_;
+  if (!table_.owners.empty() && table_.partitions == store_.partitions()) prefetch_batch(payload, table_.partitions);
+  else parts_.clear();
 
   WireRecord r;
   std::string_view key, value;
@@ -139,7 +141,7 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
       res.status = uint8_t(RecStatus::kBadRequest);
       continue;
     }
-    const uint32_t p = partition_of(key, table_.partitions);
+    const uint32_t p = i < parts_.size() ? parts_[i] : partition_of(key, table_.partitions);
     const auto& owners = table_.owners[p];
     const bool tomb = r.op == uint8_t(shm::RecOp::kDelete);
     bool self_owner = false;
@@ -185,6 +187,18 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
   finish_if_done(op_id);
 }
 
+void ServingNode::prefetch_batch(std::string_view payload, uint32_t partitions) {
+  parts_.clear();
+  BatchReader rd(payload);
+  WireRecord r;
+  std::string_view key, value;
+  while (rd.next(&r, &key, &value)) {
+    const uint32_t p = key.empty() ? 0 : partition_of(key, partitions);
+    parts_.push_back(p);
+    if (!key.empty() && key.size() <= shm::kMaxKeyBytes) store_.prefetch(p, key);
+  }
+}
+
 void ServingNode::reset_forwarding(shm::Policy policy, uint64_t restore_tag) {
   // Reused across batches: clearing keeps each buffer's capacity.
   for (auto& b : fwd_) b.reset(shm::WriteMode::kKeep, policy, restore_tag);
@@ -218,13 +232,14 @@ void ServingNode::on_replicate(const shm::MsgHeader& h, std::string_view payload
   std::string_view key, value;
   // Forwarded restore writes carry the restore's tag; client writes carry 0.
   const bool fail_apply = failpoint(rd.header().tag != 0 ? kFpRestoreReplicaApply : kFpNodeReplicaApply);
-  while (rd.next(&r, &key, &value)) {
+  if (!fail_apply) prefetch_batch(payload, store_.partitions());
+  for (uint32_t i = 0; rd.next(&r, &key, &value); ++i) {
     WireResult res{};
     res.index = r.index;
     if (fail_apply) {
       res.status = uint8_t(RecStatus::kTimeout);
     } else {
-      const uint32_t p = partition_of(key, store_.partitions());
+      const uint32_t p = i < parts_.size() ? parts_[i] : partition_of(key, store_.partitions());
       StoredRecord existing;
       auto a = store_.apply(p, key, value, r.version, r.timestamp, r.op == uint8_t(shm::RecOp::kDelete), policy,
                             &existing);
