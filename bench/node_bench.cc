@@ -76,12 +76,14 @@ void BM_SnapshotCaptureSortWrite(benchmark::State& state) {
     cv::fmt::FileHeaderInfo info;
     info.kind = cv::fmt::kNodeCopy;
     cv::fmt::BackupWriter::create(scratch() + "/snap.copy", info, &w);
+    char scratch[SnapshotRecords::kInlineKeyBytes];
     for (size_t i = 0; i < snap.entries.size(); ++i) {
-      if (i + 16 < snap.entries.size()) __builtin_prefetch(snap.entries[i + 16].blob.get());
+      snap.prefetch(i + SnapshotRecords::kPrefetchAhead);
       const auto& e = snap.entries[i];
-      w->add({snap.key(e), snap.value(e), e.blob->version(), e.blob->timestamp(), e.blob->tombstone()});
+      w->add({snap.key(e, scratch), snap.value(e), e.blob->version(), e.blob->timestamp(), e.blob->tombstone()});
     }
     w->finish(false);
+    store.release_snapshot();
     auto t3 = std::chrono::steady_clock::now();
     copy_s += std::chrono::duration<double>(t1 - t0).count();
     sort_s += std::chrono::duration<double>(t2 - t1).count();

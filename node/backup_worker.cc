@@ -193,14 +193,24 @@ void BackupWorker::step() {
 void BackupWorker::write_and_send(std::unique_ptr<Capture> c) {
   const int slot = c->slot;
   const uint64_t sid = c->schedule_id;
-  const uint64_t t0 = c->started_ns;
-  SnapshotRecords& snap = c->snap;
-  shm::ScheduleSlot& s = b_.schedules[slot];
-  shm::ScheduleEntry& e = s.entries[id_];
-  const uint64_t t_captured = mono_ns();
   // Sorting, writing and sending yield to the request loop so that writes
   // do not stall behind them.
   setpriority(PRIO_PROCESS, pid_t(syscall(SYS_gettid)), kBackupNice);
+  Status st = write_local_copy(*c);
+  // The snapshot is spent: the store may free what it pointed at.
+  c.reset();
+  store_.release_snapshot();
+  if (!st) return fail_entry(slot, sid, "writing the local copy failed: " + st.message());
+  if (failpoint(kFpSnapshotEnd)) return fail_entry(slot, sid, "snapshot failed (failpoint)");
+  resend(slot, sid);
+}
+
+Status BackupWorker::write_local_copy(Capture& c) {
+  const uint64_t sid = c.schedule_id;
+  SnapshotRecords& snap = c.snap;
+  shm::ScheduleSlot& s = b_.schedules[c.slot];
+  shm::ScheduleEntry& e = s.entries[id_];
+  const uint64_t t_captured = mono_ns();
   snap.sort();
   const uint64_t t_sorted = mono_ns();
   std::error_code ec;
@@ -216,23 +226,21 @@ void BackupWorker::write_and_send(std::unique_ptr<Capture> c) {
   info.created_ns = s.created_ns;
   std::unique_ptr<fmt::BackupWriter> w;
   Status st = fmt::BackupWriter::create(path, info, &w);
-  constexpr size_t kPrefetchAhead = 16;  // values are read in key order: random addresses
+  char scratch[SnapshotRecords::kInlineKeyBytes];
   for (size_t i = 0; st && i < snap.entries.size(); ++i) {
-    if (i + kPrefetchAhead < snap.entries.size()) __builtin_prefetch(snap.entries[i + kPrefetchAhead].blob.get());
+    snap.prefetch(i + SnapshotRecords::kPrefetchAhead);
     const auto& en = snap.entries[i];
-    st = w->add(fmt::RecordView{snap.key(en), snap.value(en), en.blob->version(), en.blob->timestamp(),
+    st = w->add(fmt::RecordView{snap.key(en, scratch), snap.value(en), en.blob->version(), en.blob->timestamp(),
                                 en.blob->tombstone()});
   }
   if (st) st = w->finish(false);
-  if (!st) return fail_entry(slot, sid, "writing the local copy failed: " + st.message());
+  if (!st) return st;
   e.records = snap.entries.size();
-  e.snapshot_ns = mono_ns() - t0;
+  e.snapshot_ns = mono_ns() - c.started_ns;
   spdlog::info("node {}: backup {}: hot backup of {} records in {:.1f} ms (copy {:.1f}, sort {:.1f}, write {:.1f})",
-               id_, sid, e.records, double(e.snapshot_ns) / 1e6, double(t_captured - t0) / 1e6,
+               id_, sid, e.records, double(e.snapshot_ns) / 1e6, double(t_captured - c.started_ns) / 1e6,
                double(t_sorted - t_captured) / 1e6, double(mono_ns() - t_sorted) / 1e6);
-  c.reset();  // free the snapshot before sending
-  if (failpoint(kFpSnapshotEnd)) return fail_entry(slot, sid, "snapshot failed (failpoint)");
-  resend(slot, sid);
+  return Status::ok();
 }
 
 void BackupWorker::resend(int slot, uint64_t sid) {

@@ -47,6 +47,8 @@ class BackupWorker {
   };
 
   void write_and_send(std::unique_ptr<Capture> c);
+  // Sorts the snapshot and writes it to the node's own path.
+  Status write_local_copy(Capture& c);
   void resend(int slot, uint64_t schedule_id);
   void fail_entry(int slot, uint64_t schedule_id, const std::string& why);
 

@@ -2,6 +2,7 @@
 #include "node/record_store.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace cv::node {
 
@@ -9,17 +10,7 @@ namespace {
 // Debian's Abseil has its own string_view type.
 absl::string_view av(std::string_view s) { return {s.data(), s.size()}; }
 
-// Eight key bytes from `from`, big-endian, zero-padded past the end.
-uint64_t key_prefix(std::string_view k, size_t from) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8; ++i) v = (v << 8) | (from + i < k.size() ? uint8_t(k[from + i]) : 0);
-  return v;
-}
 }  // namespace
-
-void SnapshotRecords::sort() {
-  std::sort(entries.begin(), entries.end(), [this](const Entry& a, const Entry& b) { return less(a, b); });
-}
 
 RecordStore::RecordStore(uint32_t partitions, uint64_t memory_cap) : memory_cap_(memory_cap) {
   shards_.reserve(partitions);
@@ -40,12 +31,17 @@ RecordStore::Apply RecordStore::store_locked(Shard& s, Map::iterator it, bool in
   if (inserted) {
     records_.fetch_add(1, std::memory_order_relaxed);
     key_bytes_.fetch_add(key.size(), std::memory_order_relaxed);
-  } else if (snapshot_active_.load(std::memory_order_acquire) &&
-             s.captured_epoch < snapshot_epoch_.load(std::memory_order_relaxed) &&
+  } else if (snapshot_pinned_.load(std::memory_order_acquire) &&
              it->second.seq <= snapshot_seq_.load(std::memory_order_relaxed)) {
-    // The snapshot has not copied this shard yet and the old value is what
-    // the node held at the snapshot instant: keep it aside (once per key).
-    s.preimages.try_emplace(it->first, it->second);
+    // The old value is what the node held at the snapshot instant.
+    if (snapshot_active_.load(std::memory_order_acquire) &&
+        s.captured_epoch < snapshot_epoch_.load(std::memory_order_relaxed)) {
+      // Its shard is not copied yet: keep it aside for the copy.
+      s.preimages.try_emplace(it->first, it->second);
+    } else if (s.captured_epoch == snapshot_epoch_.load(std::memory_order_relaxed)) {
+      // Copied: the snapshot points at it until released.
+      s.retired.push_back(it->second.blob);
+    }
   }
   Slot& slot = it->second;
   slot.blob = RecordBlob::make(value, version, timestamp, tombstone);
@@ -113,6 +109,7 @@ void RecordStore::for_each(uint32_t partition,
 void RecordStore::begin_snapshot() {
   snapshot_seq_.store(write_seq_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   snapshot_epoch_.fetch_add(1, std::memory_order_relaxed);
+  snapshot_pinned_.store(true, std::memory_order_release);
   snapshot_active_.store(true, std::memory_order_release);
 }
 
@@ -120,12 +117,10 @@ void RecordStore::capture(uint32_t partition, SnapshotRecords* out) {
   Shard& s = *shards_[partition];
   const uint64_t snap_seq = snapshot_seq_.load(std::memory_order_relaxed);
   // Only the key bytes are copied: the value stays in its blob, which no
-  // later write changes.
-  auto emit = [out](std::string_view k, const Slot& slot) {
-    out->entries.push_back(SnapshotRecords::Entry{
-        {key_prefix(k, 0), key_prefix(k, 8)}, out->arena.size(), uint32_t(k.size()), slot.blob});
-    out->arena.append(k);
-  };
+  // later write changes or frees before release_snapshot(). Nor is the
+  // blob touched here: the copy reads the shard's table in order and
+  // nothing else.
+  auto emit = [out](std::string_view k, const Slot& slot) { out->add(k, slot.blob.get()); };
   std::lock_guard lk(s.mu);
   for (const auto& [k, r] : s.map) {
     auto pre = s.preimages.empty() ? s.preimages.end() : s.preimages.find(k);
@@ -135,6 +130,7 @@ void RecordStore::capture(uint32_t partition, SnapshotRecords* out) {
       emit(k, r);
     // else: the key first appeared after the snapshot instant.
   }
+  for (auto& [k, slot] : s.preimages) out->kept.push_back(std::move(slot.blob));
   s.preimages.clear();
   s.captured_epoch = snapshot_epoch_.load(std::memory_order_relaxed);
 }
@@ -144,6 +140,19 @@ void RecordStore::end_snapshot() {
   for (auto& sp : shards_) {
     std::lock_guard lk(sp->mu);
     sp->preimages.clear();
+  }
+}
+
+void RecordStore::release_snapshot() {
+  snapshot_pinned_.store(false, std::memory_order_release);
+  // A write that saw the pin took its shard's lock first: its retired blob
+  // is in the list by the time this takes the lock.
+  for (auto& sp : shards_) {
+    std::vector<BlobRef> drop;
+    {
+      std::lock_guard lk(sp->mu);
+      drop.swap(sp->retired);
+    }
   }
 }
 

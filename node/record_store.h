@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "node/record_blob.h"
+#include "node/snapshot_records.h"
 #include "shm/messages.h"
 
 namespace cv::node {
@@ -42,32 +43,6 @@ struct RecordRef {
 inline bool newer(uint64_t av, uint64_t at, uint64_t bv, uint64_t bt) {
   return av != bv ? av > bv : at > bt;
 }
-
-// Records of one snapshot: keys copied into one arena, values held by
-// reference to their immutable blobs; sorted by key.
-struct SnapshotRecords {
-  struct Entry {
-    // The key's first 16 bytes, big-endian and zero-padded: most comparisons
-    // of a sort end here, without touching the arena.
-    uint64_t prefix[2];
-    uint64_t key_offset;
-    uint32_t key_len;
-    BlobRef blob;
-  };
-  std::string arena;
-  std::vector<Entry> entries;
-  std::string_view key(const Entry& e) const { return {arena.data() + e.key_offset, e.key_len}; }
-  std::string_view value(const Entry& e) const { return e.blob->value(); }
-  // Key order (bytewise), as the backup file needs.
-  bool less(const Entry& a, const Entry& b) const {
-    if (a.prefix[0] != b.prefix[0]) return a.prefix[0] < b.prefix[0];
-    if (a.prefix[1] != b.prefix[1]) return a.prefix[1] < b.prefix[1];
-    return key(a) < key(b);
-  }
-  // Sorts entries by key, on the calling thread: every node sorts its own
-  // copy at the same time, so the nodes already use the cores together.
-  void sort();
-};
 
 class RecordStore {
  public:
@@ -99,12 +74,17 @@ class RecordStore {
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
   uint32_t partitions() const { return uint32_t(shards_.size()); }
 
-  // Marks the snapshot instant. REQUIRES: called from the thread that writes.
+  // Marks the snapshot instant. From here until release_snapshot(), no blob
+  // a snapshot may point at is freed. REQUIRES: called from the thread that
+  // writes; no other snapshot unreleased.
   void begin_snapshot();
   // Appends the partition's records as of the snapshot instant to out.
   void capture(uint32_t partition, SnapshotRecords* out);
-  // Ends the snapshot; drops any kept old values.
+  // Ends the copying: writes no longer set old values aside.
   void end_snapshot();
+  // The snapshot's entries are no longer read: frees the values that writes
+  // replaced since the instant. Any thread.
+  void release_snapshot();
 
  private:
   struct Slot {
@@ -116,7 +96,10 @@ class RecordStore {
   struct Shard {
     mutable std::mutex mu;
     Map map;
-    Map preimages;  // old values kept for the snapshot
+    Map preimages;  // old values kept for the snapshot, before the copy
+    // Values replaced after the copy that the snapshot points at, freed
+    // by release_snapshot().
+    std::vector<BlobRef> retired;
     uint64_t captured_epoch = 0;
   };
 
@@ -130,7 +113,8 @@ class RecordStore {
   std::atomic<uint64_t> key_bytes_{0};
   std::atomic<uint64_t> bytes_{0};
   std::atomic<uint64_t> write_seq_{0};
-  std::atomic<bool> snapshot_active_{false};
+  std::atomic<bool> snapshot_active_{false};  // copying: set old values aside
+  std::atomic<bool> snapshot_pinned_{false};  // entries in use: retire, do not free
   std::atomic<uint64_t> snapshot_epoch_{0};
   std::atomic<uint64_t> snapshot_seq_{0};
 };

@@ -198,6 +198,8 @@ void BackupWriter::close_block() {
 Status BackupWriter::flush() {
   if (used_ == 0) return Status::ok();
   if (Status s = write_all(fd_, buffer_.get(), used_, temp_path_); !s) return s;
+  // Only a start: errors of the writeback itself surface in fsync.
+  if (write_back_early_) ::sync_file_range(fd_, off64_t(flushed_), off64_t(used_), SYNC_FILE_RANGE_WRITE);
   flushed_ += used_;
   used_ = 0;
   return Status::ok();

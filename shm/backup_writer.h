@@ -32,6 +32,11 @@ class BackupWriter {
   // and the writer stays usable.
   Status add(const RecordView& r);
 
+  // From now on each buffer that leaves for the file is also handed to the
+  // disk at once (sync_file_range), so a durable finish() waits only for
+  // the last pieces.
+  void write_back_early() { write_back_early_ = true; }
+
   // Writes index and footer. durable: fsync the file, rename, fsync the
   // directory; otherwise only rename. The writer is spent afterwards.
   Status finish(bool durable);
@@ -57,6 +62,7 @@ class BackupWriter {
   int fd_;
   Status error_;  // first I/O error; sticky
   bool done_ = false;
+  bool write_back_early_ = false;
 
   // buffer_ holds kWriteBufferBytes plus one largest block, so an open block
   // always lies whole in the buffer and can be checksummed in place.

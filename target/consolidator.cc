@@ -2,6 +2,7 @@
 #include "target/consolidator.h"
 
 #include <tbb/parallel_for.h>
+#include <tbb/parallel_pipeline.h>
 #include <tbb/task_arena.h>
 
 #include <algorithm>
@@ -13,6 +14,10 @@
 namespace cv::target {
 
 namespace {
+
+// Key ranges per thread: many small ranges keep both cores busy when ranges
+// differ in size and keep each range's merged records small.
+constexpr size_t kRangesPerThread = 32;
 
 // True if a should replace b as the surviving version of one key.
 bool wins(const fmt::RecordView& a, const fmt::RecordView& b) {
@@ -97,24 +102,50 @@ Status consolidate(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies
                    const std::string& final_path, bool (*before_rename)(), ConsolidationResult* result) {
   const uint64_t t0 = mono_ns();
   for (const auto& c : copies) result->input_bytes += c->size();
-  // Several ranges per thread keep both cores busy when ranges differ in size.
-  const size_t parts = std::max<size_t>(1, size_t(tbb::this_task_arena::max_concurrency()) * 8);
-  auto splitters = choose_splitters(copies, parts);
-  std::vector<std::vector<fmt::RecordView>> ranges(splitters.size() + 1);
-  tbb::parallel_for(size_t(0), ranges.size(), [&](size_t i) {
-    merge_range(copies, i > 0 ? splitters[i - 1] : std::string_view(), i > 0,
-                i < splitters.size() ? splitters[i] : std::string_view(), i < splitters.size(), &ranges[i]);
-  });
-  const uint64_t t1 = mono_ns();
-  result->merge_ns = t1 - t0;
-
   std::unique_ptr<fmt::BackupWriter> w;
   fmt::FileHeaderInfo hi = info;
   hi.kind = fmt::kConsolidated;
   if (Status s = fmt::BackupWriter::create(final_path, hi, &w); !s) return s;
-  for (const auto& r : ranges)
-    for (const auto& rec : r)
-      if (Status s = w->add(rec); !s) return s;
+  // The disk is the slowest part: have it write each piece as soon as it
+  // leaves the buffer, while the merge goes on, instead of all at the end.
+  w->write_back_early();
+
+  // Key ranges are merged in parallel and written in order as they finish:
+  // a few ranges in flight keep both cores merging and the writer fed,
+  // without holding the whole result in memory.
+  const size_t threads = size_t(tbb::this_task_arena::max_concurrency());
+  auto splitters = choose_splitters(copies, std::max<size_t>(1, threads * kRangesPerThread));
+  const size_t ranges = splitters.size() + 1;
+  size_t next = 0;
+  Status st = Status::ok();
+  tbb::parallel_pipeline(
+      threads * 2,
+      tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order,
+                                     [&](tbb::flow_control& fc) -> size_t {
+                                       if (next == ranges) {
+                                         fc.stop();
+                                         return 0;
+                                       }
+                                       return next++;
+                                     }) &
+          tbb::make_filter<size_t, std::vector<fmt::RecordView>>(
+              tbb::filter_mode::parallel,
+              [&](size_t i) {
+                std::vector<fmt::RecordView> out;
+                merge_range(copies, i > 0 ? splitters[i - 1] : std::string_view(), i > 0,
+                            i < splitters.size() ? splitters[i] : std::string_view(), i < splitters.size(), &out);
+                return out;
+              }) &
+          tbb::make_filter<std::vector<fmt::RecordView>, void>(tbb::filter_mode::serial_in_order,
+                                                               [&](const std::vector<fmt::RecordView>& recs) {
+                                                                 for (const auto& rec : recs) {
+                                                                   if (!st) return;
+                                                                   st = w->add(rec);
+                                                                 }
+                                                               }));
+  if (!st) return st;
+  const uint64_t t1 = mono_ns();
+  result->merge_ns = t1 - t0;
   if (before_rename && !before_rename()) return Status::io_error("consolidation abandoned before the rename (failpoint)");
   if (Status s = w->finish(true); !s) return s;
   result->records = w->records();

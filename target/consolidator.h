@@ -2,7 +2,8 @@
 // backup file. For each key the copy with the highest (version, timestamp)
 // wins; on a tie a tombstone wins, then the larger value bytes, so the result
 // never depends on the order of the copies. Tombstones win over older values
-// and are then dropped. Key ranges are merged in parallel with TBB.
+// and are then dropped. Key ranges are merged in parallel with TBB and
+// written in order as they finish.
 #pragma once
 
 #include <cstdint>
@@ -21,8 +22,8 @@ struct ConsolidationResult {
   uint64_t bytes = 0;          // size of the file written
   uint64_t input_bytes = 0;    // sum of the copies' sizes
   uint64_t verify_ns = 0;
-  uint64_t merge_ns = 0;
-  uint64_t write_ns = 0;
+  uint64_t merge_ns = 0;  // merging and writing, which overlap
+  uint64_t write_ns = 0;  // the end: index, footer, fsync, rename
 };
 
 // Opens and fully verifies each copy (in parallel); a damaged copy is an

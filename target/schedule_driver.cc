@@ -165,7 +165,7 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
   s.state.store(uint32_t(shm::ScheduleState::kConsolidationCompleted));
   spdlog::info(
       "target {}: backup {}: consolidation completed: {} records, {} bytes in {:.1f} ms ({:.2f} GB/s of input; "
-      "verify {:.1f}, merge {:.1f}, write {:.1f})",
+      "verify {:.1f}, merge and write {:.1f}, sync {:.1f})",
       t_, sid, res.records, res.bytes, double(s.consolidate_ns) / 1e6, double(res.input_bytes) / double(s.consolidate_ns),
       double(res.verify_ns) / 1e6, double(res.merge_ns) / 1e6, double(res.write_ns) / 1e6);
   write_milestone(b_, s, "consolidation completed");

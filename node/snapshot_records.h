@@ -1,0 +1,66 @@
+// SnapshotRecords: the records of one hot-backup snapshot, as the serving
+// node's store hands them over, and their sort into key order.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "node/record_blob.h"
+
+namespace cv::node {
+
+// Records of one snapshot: keys held in the entries themselves up to
+// kInlineKeyBytes (most cache keys), longer ones in one arena; values read
+// in place from their immutable blobs, which the store keeps alive until
+// release_snapshot(); sorted by key.
+struct SnapshotRecords {
+  static constexpr size_t kInlineKeyBytes = 16;
+  struct Entry {
+    // The key's first 16 bytes, big-endian and zero-padded: most comparisons
+    // of a sort end here, and a key no longer than this is read from here.
+    uint64_t prefix[2];
+    uint64_t key_offset;  // in the arena; only for keys past kInlineKeyBytes
+    uint32_t key_len;
+    const RecordBlob* blob;
+  };
+  std::string arena;
+  std::vector<Entry> entries;
+  // Old values that writes set aside before their shard was copied.
+  std::vector<BlobRef> kept;
+
+  void add(std::string_view key, const RecordBlob* blob);
+  // The key of e; an inline key is spelled out in `scratch`.
+  std::string_view key(const Entry& e, char (&scratch)[kInlineKeyBytes]) const {
+    if (e.key_len > kInlineKeyBytes) return {arena.data() + e.key_offset, e.key_len};
+    const uint64_t be[2] = {__builtin_bswap64(e.prefix[0]), __builtin_bswap64(e.prefix[1])};
+    std::memcpy(scratch, be, kInlineKeyBytes);
+    return {scratch, e.key_len};
+  }
+  std::string_view value(const Entry& e) const { return e.blob->value(); }
+  // Once sorted, entries are read in key order, and their long keys and
+  // values lie at scattered addresses: a reader calls
+  // prefetch(i + kPrefetchAhead) before reading entry i.
+  static constexpr size_t kPrefetchAhead = 16;
+  void prefetch(size_t i) const {
+    if (i >= entries.size()) return;
+    if (entries[i].key_len > kInlineKeyBytes) __builtin_prefetch(arena.data() + entries[i].key_offset);
+    __builtin_prefetch(entries[i].blob);
+  }
+  // Key order (bytewise), as the backup file needs. Past equal prefixes, a
+  // key that fits in them is a prefix of the other one, or the shorter.
+  bool less(const Entry& a, const Entry& b) const {
+    if (a.prefix[0] != b.prefix[0]) return a.prefix[0] < b.prefix[0];
+    if (a.prefix[1] != b.prefix[1]) return a.prefix[1] < b.prefix[1];
+    if (a.key_len <= kInlineKeyBytes || b.key_len <= kInlineKeyBytes) return a.key_len < b.key_len;
+    return std::string_view(arena.data() + a.key_offset, a.key_len) <
+           std::string_view(arena.data() + b.key_offset, b.key_len);
+  }
+  // Sorts entries by key, on the calling thread: every node sorts its own
+  // copy at the same time, so the nodes already use the cores together.
+  void sort();
+};
+
+}  // namespace cv::node
