@@ -107,6 +107,18 @@ json run_once(const BenchOptions& o, const std::string& base, std::vector<Cluste
                    "load");
   out["load_records_per_s"] = load["records_per_s"];
 
+  // Write latency without a backup (then during a second one, below): a
+  // window-1 writer on its own keys, one write per request.
+  const double backup_estimate_s = std::max(3.0, double(o.records) / 300000.0);
+  auto probe_args = [&](double secs) {
+    return std::vector<std::string>{"load",          "--name",   a.name,   "--records", "20000", "--key-prefix",
+                                    "probe-",        "--window", "1",      "--duration", std::to_string(secs),
+                                    "--value-size",  std::to_string(o.value_size), "--latency", "--json"};
+  };
+  json calm = must(run_self(probe_args(2.0)), "latency probe");
+  out["write_latency_max_ms"] = calm["latency_max_ms"];
+  out["write_latency_p99_ms"] = calm["latency_p99_ms"];
+
   // A backup of the idle cluster, as BGSAVE is timed on an idle Redis.
   json backup = must(run_self({"backup", "--name", a.name, "--out", base + "/backups", "--json"}), "backup");
   uint64_t input_bytes = 0;
@@ -120,20 +132,12 @@ json run_once(const BenchOptions& o, const std::string& base, std::vector<Cluste
   out["consolidate_gb_per_s"] = cs > 0 ? double(input_bytes) / cs / 1e9 : 0;
   out["file_bytes"] = backup["bytes"];
   const std::string file = backup["file"];
+  // The nodes and the target free the first backup's copies in the
+  // background; a second later the cluster is quiet again.
+  std::this_thread::sleep_for(std::chrono::seconds(1));
 
-  // Write latency without a backup, then during a second one: a window-1
-  // writer on its own keys, one write per request. The memory of a hot
-  // backup is read on this one, whose writes make nodes keep old values.
-  const double backup_estimate_s = std::max(3.0, double(o.records) / 300000.0);
-  auto probe_args = [&](double secs) {
-    return std::vector<std::string>{"load",          "--name",   a.name,   "--records", "20000", "--key-prefix",
-                                    "probe-",        "--window", "1",      "--duration", std::to_string(secs),
-                                    "--value-size",  std::to_string(o.value_size), "--latency", "--json"};
-  };
-  json calm = must(run_self(probe_args(2.0)), "latency probe");
-  out["write_latency_max_ms"] = calm["latency_max_ms"];
-  out["write_latency_p99_ms"] = calm["latency_p99_ms"];
-
+  // The memory of a hot backup is read on the second one, whose writes make
+  // nodes keep old values.
   auto pids = process_pids(a);
   uint64_t rss_before = 0;
   for (auto& [role, pid] : pids) {

@@ -4,14 +4,13 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 
+#include "shm/background_thread.h"
 #include "shm/backup_writer.h"
 #include "shm/clock.h"
 #include "shm/failpoints.h"
@@ -21,8 +20,6 @@ namespace cv::node {
 
 namespace {
 
-// Niceness of the backup worker thread (the request loop stays at 0).
-constexpr int kBackupNice = 10;
 // Longest run of partition copying between two rounds of requests.
 constexpr uint64_t kCaptureSliceNs = 1'000'000;
 
@@ -34,6 +31,10 @@ constexpr uint64_t kCaptureSliceNs = 1'000'000;
 // an error. Not fsynced: copies can be re-sent until the schedule completes,
 // and only the consolidated file must be durable.
 constexpr size_t kCopyWindowBytes = 8u << 20;
+// Bytes per read(2): the kernel does not preempt a system call, and one that
+// fills 8 MiB of fresh mapped pages holds a core for about 15 ms, which a
+// request loop waiting for that core feels as a write stall.
+constexpr size_t kCopyChunkBytes = 256u << 10;
 
 Status copy_through_mapping(const std::string& src, const std::string& dst) {
   const int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
@@ -66,7 +67,8 @@ Status copy_through_mapping(const std::string& src, const std::string& dst) {
     if (map == MAP_FAILED) return fail(errno_status("mmap", tmp, errno));
     size_t done = 0;
     while (done < len) {
-      ssize_t n = pread(in, static_cast<char*>(map) + done, len - done, off_t(off + done));
+      sched_yield();  // between system calls: see shm/background_thread.h
+      ssize_t n = pread(in, static_cast<char*>(map) + done, std::min(kCopyChunkBytes, len - done), off_t(off + done));
       if (n <= 0) {
         int e = n < 0 ? errno : EIO;
         munmap(map, len);
@@ -161,6 +163,7 @@ void BackupWorker::poll() {
       cleaned_through_ = sid;
       stop();
       worker_ = std::thread([path = shm::local_copy_path(b_, id_, sid)] {
+        shm::run_as_background();
         std::error_code ec;
         std::filesystem::remove(path, ec);
       });
@@ -195,9 +198,10 @@ void BackupWorker::write_and_send(std::unique_ptr<Capture> c) {
   const uint64_t sid = c->schedule_id;
   // Sorting, writing and sending yield to the request loop so that writes
   // do not stall behind them.
-  setpriority(PRIO_PROCESS, pid_t(syscall(SYS_gettid)), kBackupNice);
+  shm::run_as_background();
   Status st = write_local_copy(*c);
   // The snapshot is spent: the store may free what it pointed at.
+  c->snap.free_gradually();
   c.reset();
   store_.release_snapshot();
   if (!st) return fail_entry(slot, sid, "writing the local copy failed: " + st.message());
@@ -229,6 +233,7 @@ Status BackupWorker::write_local_copy(Capture& c) {
   char scratch[SnapshotRecords::kInlineKeyBytes];
   for (size_t i = 0; st && i < snap.entries.size(); ++i) {
     snap.prefetch(i + SnapshotRecords::kPrefetchAhead);
+    shm::background_yield_point();
     const auto& en = snap.entries[i];
     st = w->add(fmt::RecordView{snap.key(en, scratch), snap.value(en), en.blob->version(), en.blob->timestamp(),
                                 en.blob->tombstone()});
@@ -244,7 +249,7 @@ Status BackupWorker::write_local_copy(Capture& c) {
 }
 
 void BackupWorker::resend(int slot, uint64_t sid) {
-  setpriority(PRIO_PROCESS, pid_t(syscall(SYS_gettid)), kBackupNice);
+  shm::run_as_background();
   shm::ScheduleSlot& s = b_.schedules[slot];
   shm::ScheduleEntry& e = s.entries[id_];
   const std::string path = shm::local_copy_path(b_, id_, sid);

@@ -1,6 +1,7 @@
 // ServingNode request loop and write coordination.
 #include "node/serving_node.h"
 
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -80,6 +81,10 @@ int ServingNode::run(const std::atomic<bool>& stop) {
     if (mono_ns() - last_tick_ns_ > 20'000'000ull) tick();
     backup_->step();
     if (n == 0 && !backup_->capturing()) inbox_.wait(pending_.empty() ? 50'000'000ull : 5'000'000ull);
+    // Between capture slices, hand the core to any process waiting for
+    // one: with several nodes capturing at once on few cores, another
+    // node's request loop would otherwise wait for a scheduler tick.
+    else if (backup_->capturing()) sched_yield();
   }
   backup_->stop();
   spdlog::info("serving node {} stopping: {} records, {} bytes", id_, store_.records(), store_.bytes());

@@ -61,6 +61,10 @@ struct SnapshotRecords {
   // Sorts entries by key, on the calling thread: every node sorts its own
   // copy at the same time, so the nodes already use the cores together.
   void sort();
+  // Frees the entries and the arena a piece at a time: returning tens of
+  // MiB in one system call holds a core for over 10 ms, which the kernel
+  // does not preempt.
+  void free_gradually();
 };
 
 }  // namespace cv::node

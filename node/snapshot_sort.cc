@@ -8,8 +8,13 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <type_traits>
+
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "node/snapshot_records.h"
+#include "shm/background_thread.h"
 
 namespace cv::node {
 
@@ -43,7 +48,10 @@ void radix_sort(Entry* first, Entry* last, int d, const Less& less) {
       return;
     }
     std::array<size_t, 256> count{};
-    for (Entry* e = first; e != last; ++e) ++count[digit_of(*e, d)];
+    for (Entry* e = first; e != last; ++e) {
+      ++count[digit_of(*e, d)];
+      shm::background_yield_point();
+    }
     if (count[digit_of(*first, d)] == n) {  // every entry shares this digit
       ++d;
       continue;
@@ -64,6 +72,7 @@ void radix_sort(Entry* first, Entry* last, int d, const Less& less) {
         while (cd != b) {
           std::swap(carried, first[head[cd]++]);
           cd = digit_of(carried, d);
+          shm::background_yield_point();
         }
         first[head[b]++] = carried;
       }
@@ -99,6 +108,30 @@ void SnapshotRecords::add(std::string_view key, const RecordBlob* blob) {
     arena.append(key);
   }
   entries.push_back(e);
+}
+
+namespace {
+// Gives the pages of [p, p + bytes) back to the system in steps of kStep.
+void drop_pages_gradually(void* p, size_t bytes) {
+  constexpr size_t kStep = 1u << 20;
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  uintptr_t begin = (uintptr_t(p) + page - 1) & ~(page - 1);
+  const uintptr_t end = (uintptr_t(p) + bytes) & ~(page - 1);
+  for (; begin + kStep <= end; begin += kStep) {
+    madvise(reinterpret_cast<void*>(begin), kStep, MADV_DONTNEED);
+    sched_yield();
+  }
+  if (begin < end) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+}  // namespace
+
+void SnapshotRecords::free_gradually() {
+  static_assert(std::is_trivially_destructible_v<Entry>, "entries are dropped without destructors");
+  drop_pages_gradually(entries.data(), entries.capacity() * sizeof(Entry));
+  std::vector<Entry>().swap(entries);
+  drop_pages_gradually(arena.data(), arena.capacity());
+  std::string().swap(arena);
+  kept.clear();
 }
 
 void SnapshotRecords::sort() {

@@ -12,6 +12,8 @@
 #include <cassert>
 #include <cerrno>
 
+#include "shm/background_thread.h"
+
 namespace cv::fmt {
 namespace {
 
@@ -262,6 +264,7 @@ Status BackupReader::verify_all() const {
   XXH3_64bits_update(hash.get(), data_, kFileHeaderSize);
   std::string_view last_key;
   for (size_t i = 0; i < blocks_.size(); ++i) {
+    shm::background_yield_point();
     if (Status s = check_block(i, &last_key); !s) return s;
     // The payload is covered by its block checksum, checked just above.
     XXH3_64bits_update(hash.get(), data_ + blocks_[i].offset, kBlockHeaderSize);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "shm/background_thread.h"
 #include "shm/backup_writer.h"
 #include "shm/clock.h"
 
@@ -73,6 +74,7 @@ void merge_range(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies, 
         c.next();
       }
     if (!winner.tombstone) out->push_back(winner);
+    shm::background_yield_point();
   }
 }
 
@@ -139,6 +141,7 @@ Status consolidate(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies
           tbb::make_filter<std::vector<fmt::RecordView>, void>(tbb::filter_mode::serial_in_order,
                                                                [&](const std::vector<fmt::RecordView>& recs) {
                                                                  for (const auto& rec : recs) {
+                                                                   shm::background_yield_point();
                                                                    if (!st) return;
                                                                    st = w->add(rec);
                                                                  }

@@ -3,10 +3,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include <sys/resource.h>
 
 #include <filesystem>
 
+#include "shm/background_thread.h"
 #include "shm/clock.h"
 #include "shm/failpoints.h"
 #include "shm/schedule_ops.h"
@@ -18,15 +18,12 @@ namespace cv::target {
 namespace {
 bool rename_failpoint() { return !failpoint(kFpConsolidateRename); }
 
-// Lowers this process's priority (TBB's worker threads included) for its
-// lifetime; restores it after.
+// Runs this thread, and the TBB threads it starts, as background work for
+// its lifetime.
 class BackgroundPriority {
  public:
-  BackgroundPriority() : old_(getpriority(PRIO_PROCESS, 0)) { setpriority(PRIO_PROCESS, 0, 10); }
-  ~BackgroundPriority() { setpriority(PRIO_PROCESS, 0, old_); }
-
- private:
-  int old_;
+  BackgroundPriority() { shm::run_as_background(); }
+  ~BackgroundPriority() { shm::run_as_foreground(); }
 };
 }  // namespace
 

@@ -1,0 +1,39 @@
+// Background work (hot backup, transfer, consolidation) runs under Linux's
+// SCHED_IDLE policy, so that it takes only CPU time no request wants. That
+// alone is not enough on a small machine: measured here, a request loop
+// woken next to a busy background thread often waited for the next
+// scheduler tick (4 ms) before it ran, and a write crosses two or three
+// processes. So background loops also call background_yield_point() often;
+// every half millisecond of running it hands the core to whoever waits.
+#pragma once
+
+#include <sched.h>
+
+#include <cstdint>
+
+#include "shm/clock.h"
+
+namespace cv::shm {
+
+inline constexpr uint64_t kBackgroundRunNs = 500'000;
+
+// Cheap enough to call once per record: a counter, and a clock read every
+// 256 calls.
+inline void background_yield_point() {
+  thread_local uint32_t calls = 0;
+  thread_local uint64_t since = 0;
+  if (++calls % 256 != 0) return;
+  const uint64_t now = mono_ns();
+  if (now - since < kBackgroundRunNs) return;
+  since = now;
+  sched_yield();
+}
+
+// Puts the calling thread (and threads it starts later) under SCHED_IDLE.
+// Returns false if the system refused (the thread then runs as before).
+bool run_as_background();
+
+// Gives the calling thread back the normal policy.
+void run_as_foreground();
+
+}  // namespace cv::shm
