@@ -21,7 +21,7 @@ uint64_t backoff_ns(uint32_t attempts) {
 
 WritePipeline::WritePipeline(ClusterClient& client, PipelineOptions options, AckFn on_ack)
     : client_(client), opt_(options), on_ack_(std::move(on_ack)), open_(shm::kMaxServingNodes) {
-  for (auto& o : open_) o.builder.reset(opt_.mode, opt_.policy, opt_.tag);
+  for (auto& o : open_) o.builder.reset(opt_.mode, opt_.policy, opt_.tag, opt_.expected_records);
 }
 
 Status WritePipeline::entry_check() {
@@ -98,7 +98,7 @@ Status WritePipeline::send_batch(int dest) {
     if (Status s = pump(50'000'000); !s) return s;
   if (Status s = entry_check(); !s) return fatal_ = s;
   InFlight f{dest, std::string(b.builder.finish()), std::move(b.offsets), std::move(b.seqs), mono_ns()};
-  b.builder.reset(opt_.mode, opt_.policy, opt_.tag);
+  b.builder.reset(opt_.mode, opt_.policy, opt_.tag, opt_.expected_records);
   b.offsets.clear();
   b.seqs.clear();
   uint64_t id = 0;

@@ -33,6 +33,7 @@ struct PipelineOptions {
   shm::WriteMode mode = shm::WriteMode::kAssign;
   shm::Policy policy = shm::Policy::kNewer;
   uint64_t tag = 0;               // restore id
+  uint64_t expected_records = 0;  // restore: records in the file
   int window = 8;                 // batches in flight
   size_t batch_records = 512;     // records per batch (1 with window 1: stop-and-wait)
   int entry_node = -1;            // kKeep: the node every batch goes to

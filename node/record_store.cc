@@ -7,6 +7,15 @@
 namespace cv::node {
 
 namespace {
+// Counters have one writer (the thread that writes records) and readers
+// anywhere: a plain store publishes the sum without a locked instruction on
+// every write.
+uint64_t add(std::atomic<uint64_t>& counter, uint64_t delta) {
+  const uint64_t v = counter.load(std::memory_order_relaxed) + delta;
+  counter.store(v, std::memory_order_relaxed);
+  return v;
+}
+
 // Debian's Abseil has its own string_view type.
 absl::string_view av(std::string_view s) { return {s.data(), s.size()}; }
 
@@ -27,10 +36,10 @@ RecordStore::Apply RecordStore::store_locked(Shard& s, Map::iterator it, bool in
     if (inserted) s.map.erase(it);
     return Apply::kFull;
   }
-  const uint64_t seq = write_seq_.fetch_add(1, std::memory_order_relaxed) + 1;
+  const uint64_t seq = add(write_seq_, 1);
   if (inserted) {
-    records_.fetch_add(1, std::memory_order_relaxed);
-    key_bytes_.fetch_add(key.size(), std::memory_order_relaxed);
+    add(records_, 1);
+    add(key_bytes_, key.size());
   } else if (snapshot_pinned_.load(std::memory_order_acquire) &&
              it->second.seq <= snapshot_seq_.load(std::memory_order_relaxed)) {
     // The old value is what the node held at the snapshot instant.
@@ -46,8 +55,7 @@ RecordStore::Apply RecordStore::store_locked(Shard& s, Map::iterator it, bool in
   Slot& slot = it->second;
   slot.blob = RecordBlob::make(value, version, timestamp, tombstone);
   slot.seq = seq;
-  bytes_.fetch_add(new_bytes, std::memory_order_relaxed);
-  bytes_.fetch_sub(old_bytes, std::memory_order_relaxed);
+  add(bytes_, new_bytes - old_bytes);  // modulo 2^64: a shrink subtracts
   return Apply::kApplied;
 }
 
@@ -85,6 +93,12 @@ RecordStore::Apply RecordStore::assign(uint32_t partition, std::string_view key,
 
 void RecordStore::prefetch(uint32_t partition, std::string_view key) const {
   shards_[partition]->map.prefetch(av(key));
+}
+
+void RecordStore::reserve(uint32_t partition, uint64_t records) {
+  Shard& s = *shards_[partition];
+  std::lock_guard lk(s.mu);
+  if (records > s.map.size()) s.map.reserve(records);
 }
 
 std::optional<StoredRecord> RecordStore::get(uint32_t partition, std::string_view key) const {

@@ -3,7 +3,8 @@
 // the request loop keeps writing the others. Supports a point-in-time
 // snapshot without stopping writes: after begin_snapshot(), the first write
 // to a record of a not-yet-copied shard keeps the record's old value aside.
-// Thread-safe.
+// Writes (apply, assign, prefetch, reserve) come from one thread, the
+// node's request loop; reads and snapshot copies may come from any.
 #pragma once
 
 #include <atomic>
@@ -64,6 +65,9 @@ class RecordStore {
   // call it (it reads the table's layout without the shard lock, and only
   // that thread changes the layout).
   void prefetch(uint32_t partition, std::string_view key) const;
+  // Makes room in the partition's table for `records` keys in all, so that
+  // a bulk load does not grow it step by step. Never shrinks.
+  void reserve(uint32_t partition, uint64_t records);
   // The record for a key, tombstones included.
   std::optional<StoredRecord> get(uint32_t partition, std::string_view key) const;
   // Calls fn for every record of one partition (under its shard lock).

@@ -111,6 +111,7 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
   if (mode == shm::WriteMode::kKeep && rd.header().tag != 0 && rd.header().tag != last_restore_tag_)
     rebalance_for_restore(rd.header().tag);
   shm::refresh_table(b_, &table_);
+  if (mode == shm::WriteMode::kKeep) presize_for_restore(rd.header().tag, rd.header().expected_records);
 
   const uint64_t op_id = next_op_++;
   PendingWrite op;
@@ -126,7 +127,8 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
     op.retries.resize(rd.header().count);
   }
   reset_forwarding(mode == shm::WriteMode::kAssign ? shm::Policy::kNewer : policy,
-                   mode == shm::WriteMode::kKeep ? rd.header().tag : 0);
+                   mode == shm::WriteMode::kKeep ? rd.header().tag : 0,
+                   mode == shm::WriteMode::kKeep ? rd.header().expected_records : 0);
   auto& builders = fwd_;
   auto& indices = fwd_idx_;
   if (!table_.owners.empty() && table_.partitions == store_.partitions()) prefetch_batch(payload, table_.partitions);
@@ -204,9 +206,9 @@ void ServingNode::prefetch_batch(std::string_view payload, uint32_t partitions) 
   }
 }
 
-void ServingNode::reset_forwarding(shm::Policy policy, uint64_t restore_tag) {
+void ServingNode::reset_forwarding(shm::Policy policy, uint64_t restore_tag, uint64_t expected_records) {
   // Reused across batches: clearing keeps each buffer's capacity.
-  for (auto& b : fwd_) b.reset(shm::WriteMode::kKeep, policy, restore_tag);
+  for (auto& b : fwd_) b.reset(shm::WriteMode::kKeep, policy, restore_tag, expected_records);
   for (auto& i : fwd_idx_) i.clear();
 }
 
@@ -237,6 +239,10 @@ void ServingNode::on_replicate(const shm::MsgHeader& h, std::string_view payload
   std::string_view key, value;
   // Forwarded restore writes carry the restore's tag; client writes carry 0.
   const bool fail_apply = failpoint(rd.header().tag != 0 ? kFpRestoreReplicaApply : kFpNodeReplicaApply);
+  if (rd.header().tag != 0) {
+    shm::refresh_table(b_, &table_);
+    presize_for_restore(rd.header().tag, rd.header().expected_records);
+  }
   if (!fail_apply) prefetch_batch(payload, store_.partitions());
   for (uint32_t i = 0; rd.next(&r, &key, &value); ++i) {
     WireResult res{};
@@ -419,6 +425,19 @@ void ServingNode::on_backup_request(const shm::MsgHeader& h, std::string_view pa
   std::string out(reinterpret_cast<const char*>(&reply), sizeof reply);
   out += message;
   link_.send(h.from, MsgType::kBackupReply, h.request_id, out, kReplySendTimeoutMs);
+}
+
+void ServingNode::presize_for_restore(uint64_t restore_tag, uint64_t expected_records) {
+  if (restore_tag == 0 || restore_tag == presized_restore_tag_) return;
+  presized_restore_tag_ = restore_tag;
+  if (expected_records == 0 || table_.owners.empty() || table_.partitions != store_.partitions()) return;
+  // Partitions hold about equal shares of the keys (they are hashed); a
+  // tenth more absorbs the spread. A bound keeps a wrong hint harmless.
+  constexpr uint64_t kMaxPerPartition = 1u << 22;
+  const uint64_t per = std::min(kMaxPerPartition, expected_records / table_.partitions + expected_records / table_.partitions / 10 + 16);
+  for (uint32_t p = 0; p < table_.partitions; ++p)
+    for (uint32_t k = 0; k < table_.replicas; ++k)
+      if (table_.owners[p][k] == id_) store_.reserve(p, per);
 }
 
 void ServingNode::rebalance_for_restore(uint64_t restore_tag) {

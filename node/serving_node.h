@@ -64,7 +64,7 @@ class ServingNode {
   void on_backup_request(const shm::MsgHeader& h, std::string_view payload);
 
   // Empties the per-peer forwarding batches for a new round.
-  void reset_forwarding(shm::Policy policy, uint64_t restore_tag);
+  void reset_forwarding(shm::Policy policy, uint64_t restore_tag, uint64_t expected_records = 0);
   // Sends one kReplicate per peer from `builders`; records awaiting answers.
   void forward(uint64_t op_id, PendingWrite& op, std::vector<shm::BatchBuilder>& builders,
                std::vector<std::vector<uint32_t>>& indices);
@@ -74,6 +74,9 @@ class ServingNode {
   void tick();
   void expire_pending();
   void rebalance_for_restore(uint64_t restore_tag);
+  // Once per restore: sizes the tables of the partitions this node holds
+  // for their share of the restore's records.
+  void presize_for_restore(uint64_t restore_tag, uint64_t expected_records);
   bool node_up(int node) const;
   // Fills parts_ with the partition of every record of the batch and
   // prefetches each record's place in the store: a batch's lookups then
@@ -90,6 +93,7 @@ class ServingNode {
   std::unordered_map<uint64_t, PendingWrite> pending_;
   uint64_t next_op_ = 1;
   uint64_t last_restore_tag_ = 0;
+  uint64_t presized_restore_tag_ = 0;
   uint64_t last_tick_ns_ = 0;
   uint64_t last_rate_ns_ = 0;
   uint64_t last_rate_requests_ = 0;

@@ -19,9 +19,9 @@ const char* rec_status_name(RecStatus s) {
 
 BatchBuilder::BatchBuilder(WriteMode mode, Policy policy, uint64_t tag) { reset(mode, policy, tag); }
 
-void BatchBuilder::reset(WriteMode mode, Policy policy, uint64_t tag) {
+void BatchBuilder::reset(WriteMode mode, Policy policy, uint64_t tag, uint64_t expected_records) {
   buf_.clear();
-  BatchHeader h{0, uint8_t(mode), uint8_t(policy), 0, tag, 0};
+  BatchHeader h{0, uint8_t(mode), uint8_t(policy), 0, tag, 0, expected_records};
   buf_.append(reinterpret_cast<const char*>(&h), sizeof h);
   count_ = 0;
 }

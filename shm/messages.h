@@ -59,8 +59,11 @@ struct BatchHeader {
   uint16_t reserved;
   uint64_t tag;     // kWrite/kKeep: restore id; kScan/kScanReply: partition cursor
   uint64_t epoch;   // sender's table epoch
+  // kKeep: how many records the whole restore writes (0: unknown), so that
+  // nodes can size their tables once instead of growing them step by step.
+  uint64_t expected_records;
 };
-static_assert(sizeof(BatchHeader) == 24);
+static_assert(sizeof(BatchHeader) == 32);
 
 // A record on the wire, followed by key and value bytes.
 struct WireRecord {
@@ -110,7 +113,7 @@ class BatchBuilder {
   void set_epoch(uint64_t epoch);
   // The payload with its count filled in.
   std::string_view finish();
-  void reset(WriteMode mode, Policy policy, uint64_t tag);
+  void reset(WriteMode mode, Policy policy, uint64_t tag, uint64_t expected_records = 0);
 
  private:
   std::string buf_;
