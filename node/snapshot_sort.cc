@@ -15,19 +15,11 @@
 
 #include "node/snapshot_records.h"
 #include "shm/background_thread.h"
+#include "shm/key_prefix.h"
 
 namespace cv::node {
 
 namespace {
-
-// Eight key bytes from `from`, big-endian, zero-padded past the end.
-uint64_t key_prefix(std::string_view k, size_t from) {
-  unsigned char b[8] = {};
-  if (from < k.size()) std::memcpy(b, k.data() + from, std::min<size_t>(8, k.size() - from));
-  uint64_t v;
-  std::memcpy(&v, b, 8);
-  return __builtin_bswap64(v);
-}
 
 using Entry = SnapshotRecords::Entry;
 
@@ -102,7 +94,7 @@ int first_varying_digit(const Entry* first, const Entry* last) {
 }  // namespace
 
 void SnapshotRecords::add(std::string_view key, const RecordBlob* blob) {
-  Entry e{{key_prefix(key, 0), key_prefix(key, 8)}, 0, uint32_t(key.size()), blob};
+  Entry e{{shm::key_prefix_word(key, 0), shm::key_prefix_word(key, 8)}, 0, uint32_t(key.size()), blob};
   if (key.size() > kInlineKeyBytes) {
     e.key_offset = arena.size();
     arena.append(key);

@@ -11,6 +11,7 @@
 #include "shm/background_thread.h"
 #include "shm/backup_writer.h"
 #include "shm/clock.h"
+#include "shm/key_prefix.h"
 
 namespace cv::target {
 
@@ -48,30 +49,42 @@ std::vector<std::string_view> choose_splitters(const std::vector<std::unique_ptr
 // surviving records (views into the copies' mappings) to out.
 void merge_range(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies, std::string_view lo, bool has_lo,
                  std::string_view hi, bool has_hi, std::vector<fmt::RecordView>* out) {
-  std::vector<fmt::RecordCursor> cur;
-  cur.reserve(copies.size());
+  // Each copy's current record, with its key prefix and whether it is still
+  // in the range, computed once per record rather than once per comparison.
+  struct Head {
+    fmt::RecordCursor cursor;
+    shm::KeyPrefix prefix;
+    bool live = false;
+  };
+  auto refresh = [&](Head& h) {
+    h.live = h.cursor.valid() && (!has_hi || h.cursor.record().key < hi);
+    if (h.live) h.prefix = shm::KeyPrefix::of(h.cursor.record().key);
+  };
+  std::vector<Head> heads;
+  heads.reserve(copies.size());
   for (const auto& c : copies) {
-    fmt::RecordCursor rc = c->cursor(0);
-    if (has_lo) rc.seek(lo);
-    cur.push_back(rc);
+    Head h{c->cursor(0), {}, false};
+    if (has_lo) h.cursor.seek(lo);
+    refresh(h);
+    heads.push_back(h);
   }
-  auto in_range = [&](const fmt::RecordCursor& c) { return c.valid() && (!has_hi || c.record().key < hi); };
   for (;;) {
     // The copies are few (R to a handful of nodes): a linear scan for the
     // smallest key beats a heap.
-    const fmt::RecordView* best = nullptr;
-    std::string_view key;
-    for (auto& c : cur)
-      if (in_range(c) && (best == nullptr || c.record().key < key)) {
-        key = c.record().key;
-        best = &c.record();
-      }
+    const Head* best = nullptr;
+    for (const auto& h : heads)
+      if (h.live && (best == nullptr || shm::compare_keys(h.prefix, h.cursor.record().key, best->prefix,
+                                                          best->cursor.record().key) < 0))
+        best = &h;
     if (best == nullptr) break;
-    fmt::RecordView winner = *best;
-    for (auto& c : cur)
-      if (in_range(c) && c.record().key == key) {
-        if (wins(c.record(), winner)) winner = c.record();
-        c.next();
+    const shm::KeyPrefix key_prefix = best->prefix;
+    const std::string_view key = best->cursor.record().key;
+    fmt::RecordView winner = best->cursor.record();
+    for (auto& h : heads)
+      if (h.live && shm::compare_keys(h.prefix, h.cursor.record().key, key_prefix, key) == 0) {
+        if (wins(h.cursor.record(), winner)) winner = h.cursor.record();
+        h.cursor.next();
+        refresh(h);
       }
     if (!winner.tombstone) out->push_back(winner);
     shm::background_yield_point();
