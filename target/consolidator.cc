@@ -93,23 +93,26 @@ void merge_range(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies, 
 
 }  // namespace
 
+Status open_copy(const std::string& path, uint64_t expected_records, std::unique_ptr<fmt::BackupReader>* out) {
+  Status st = fmt::BackupReader::open(path, out);
+  if (st) st = (*out)->verify_all();
+  if (st && expected_records != UINT64_MAX && (*out)->record_count() != expected_records)
+    st = Status::corrupt(path + ": holds " + std::to_string((*out)->record_count()) + " records, the node sent " +
+                             std::to_string(expected_records),
+                         0);
+  if (st && (*out)->kind() != fmt::kNodeCopy) st = Status::corrupt(path + ": is not a node copy", 0);
+  if (!st) return Status(st.code(), "copy " + path + ": " + st.message());
+  return st;
+}
+
 Status open_copies(const std::vector<std::string>& paths, const std::vector<uint64_t>& expected,
                    std::vector<std::unique_ptr<fmt::BackupReader>>* out) {
   out->clear();
   out->resize(paths.size());
   std::vector<Status> st(paths.size());
-  tbb::parallel_for(size_t(0), paths.size(), [&](size_t i) {
-    st[i] = fmt::BackupReader::open(paths[i], &(*out)[i]);
-    if (st[i]) st[i] = (*out)[i]->verify_all();
-    if (st[i] && expected[i] != UINT64_MAX && (*out)[i]->record_count() != expected[i])
-      st[i] = Status::corrupt(paths[i] + ": holds " + std::to_string((*out)[i]->record_count()) +
-                                  " records, the node sent " + std::to_string(expected[i]),
-                              0);
-    if (st[i] && (*out)[i]->kind() != fmt::kNodeCopy)
-      st[i] = Status::corrupt(paths[i] + ": is not a node copy", 0);
-  });
-  for (size_t i = 0; i < st.size(); ++i)
-    if (!st[i]) return Status(st[i].code(), "copy " + paths[i] + ": " + st[i].message());
+  tbb::parallel_for(size_t(0), paths.size(), [&](size_t i) { st[i] = open_copy(paths[i], expected[i], &(*out)[i]); });
+  for (const auto& s : st)
+    if (!s) return s;
   return Status::ok();
 }
 

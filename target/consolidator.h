@@ -26,8 +26,11 @@ struct ConsolidationResult {
   uint64_t write_ns = 0;  // the end: index, footer, fsync, rename
 };
 
-// Opens and fully verifies each copy (in parallel); a damaged copy is an
-// error naming it. expected_records[i] (if not UINT64_MAX) must match.
+// Opens and fully verifies one copy; a damaged copy is an error naming it.
+// expected_records (if not UINT64_MAX) must match its record count.
+Status open_copy(const std::string& path, uint64_t expected_records, std::unique_ptr<fmt::BackupReader>* out);
+
+// open_copy for each copy, in parallel.
 Status open_copies(const std::vector<std::string>& paths, const std::vector<uint64_t>& expected_records,
                    std::vector<std::unique_ptr<fmt::BackupReader>>* out);
 

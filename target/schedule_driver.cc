@@ -41,7 +41,10 @@ void ScheduleDriver::poll() {
     if (s.id == 0 || s.target != uint32_t(t_)) continue;
     switch (shm::ScheduleState(s.state.load())) {
       case shm::ScheduleState::kCreated: enable(s); break;
-      case shm::ScheduleState::kEnable: check_copies(s); break;
+      case shm::ScheduleState::kEnable:
+        check_copies(s);
+        if (shm::ScheduleState(s.state.load()) == shm::ScheduleState::kEnable) verify_arrivals(s);
+        break;
       case shm::ScheduleState::kCopyCompleted: run_consolidation(s); break;
       case shm::ScheduleState::kConsolidationCompleted:
       case shm::ScheduleState::kFailed: cleanup(s); break;
@@ -104,13 +107,47 @@ void ScheduleDriver::check_copies(shm::ScheduleSlot& s) {
   block_.notify_change();
 }
 
+void ScheduleDriver::verify_arrivals(shm::ScheduleSlot& s) {
+  struct Arrival {
+    int node;
+    uint64_t records;
+  };
+  std::vector<Arrival> todo;
+  uint64_t sid;
+  uint32_t round;
+  {
+    shm::ScheduleLock g(b_);
+    if (!g.locked() || shm::ScheduleState(s.state.load()) != shm::ScheduleState::kEnable) return;
+    sid = s.id;
+    round = s.round;
+    for (uint32_t n = 0; n < s.nodes; ++n) {
+      const shm::ScheduleEntry& e = s.entries[n];
+      if (shm::EntryState(e.state.load()) != shm::EntryState::kSent || e.send_round != round ||
+          e.sent_to_target != uint32_t(t_))
+        continue;
+      auto it = arrived_.find(int(n));
+      if (it != arrived_.end() && it->second.schedule_id == sid && it->second.round == round) continue;
+      todo.push_back({int(n), e.records});
+    }
+  }
+  if (todo.empty()) return;
+  BackgroundPriority background;
+  for (const auto& a : todo) {
+    ArrivedCopy c{sid, round, a.records, nullptr, Status::ok()};
+    c.status = open_copy(shm::incoming_copy_path(b_, t_, sid, a.node), a.records, &c.reader);
+    arrived_[a.node] = std::move(c);
+  }
+}
+
 void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
   const uint64_t sid = s.id;
   const uint32_t round = s.round;
+  std::vector<int> nodes;
   std::vector<std::string> paths;
   std::vector<uint64_t> expected;
   for (uint32_t n = 0; n < s.nodes; ++n)
     if (shm::EntryState(s.entries[n].state.load()) == shm::EntryState::kSent) {
+      nodes.push_back(int(n));
       paths.push_back(shm::incoming_copy_path(b_, t_, sid, int(n)));
       expected.push_back(s.entries[n].records);
     }
@@ -122,7 +159,7 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
   BackgroundPriority background;
   std::vector<std::unique_ptr<fmt::BackupReader>> copies;
   Status st = failpoint(kFpTargetReceive) ? Status::corrupt("copy check failed (failpoint)", 0) : Status::ok();
-  if (st) st = open_copies(paths, expected, &copies);
+  if (st) st = take_verified_copies(sid, round, nodes, paths, expected, &copies);
   const uint64_t verified = mono_ns();
   ConsolidationResult res;
   const std::string file = std::string(s.out_dir) + "/" + shm::backup_file_name(sid);
@@ -169,7 +206,40 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
   block_.notify_change();
 }
 
+Status ScheduleDriver::take_verified_copies(uint64_t sid, uint32_t round, const std::vector<int>& nodes,
+                                            const std::vector<std::string>& paths,
+                                            const std::vector<uint64_t>& expected,
+                                            std::vector<std::unique_ptr<fmt::BackupReader>>* copies) {
+  // Copies verified on arrival in this round are taken as they are; the
+  // rest (usually the last to arrive) are verified now, in parallel.
+  copies->clear();
+  copies->resize(nodes.size());
+  std::vector<size_t> missing;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    auto it = arrived_.find(nodes[i]);
+    if (it != arrived_.end() && it->second.schedule_id == sid && it->second.round == round &&
+        it->second.records == expected[i]) {
+      if (!it->second.status) return it->second.status;
+      (*copies)[i] = std::move(it->second.reader);
+    } else {
+      missing.push_back(i);
+    }
+  }
+  arrived_.clear();
+  std::vector<std::string> mp;
+  std::vector<uint64_t> me;
+  for (size_t i : missing) {
+    mp.push_back(paths[i]);
+    me.push_back(expected[i]);
+  }
+  std::vector<std::unique_ptr<fmt::BackupReader>> opened;
+  if (Status st = open_copies(mp, me, &opened); !st) return st;
+  for (size_t k = 0; k < missing.size(); ++k) (*copies)[missing[k]] = std::move(opened[k]);
+  return Status::ok();
+}
+
 void ScheduleDriver::cleanup(shm::ScheduleSlot& s) {
+  std::erase_if(arrived_, [&](const auto& kv) { return kv.second.schedule_id == s.id; });
   if (s.id <= cleaned_through_) return;
   cleaned_through_ = s.id;
   std::error_code ec;
