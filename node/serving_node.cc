@@ -78,7 +78,13 @@ int ServingNode::run(const std::atomic<bool>& stop) {
   auto handler = [this](const shm::MsgHeader& h, std::string_view p) { handle(h, p); };
   while (!stop.load(std::memory_order_relaxed) && !b_.header.shutting_down.load(std::memory_order_relaxed)) {
     size_t n = inbox_.drain(handler);
-    if (mono_ns() - last_tick_ns_ > 20'000'000ull) tick();
+    if (mono_ns() - last_tick_ns_ > 20'000'000ull) {
+      tick();
+    } else if (const uint32_t change = b_.header.change_seq.load(std::memory_order_relaxed); change != seen_change_) {
+      // A schedule may have moved on (a target wakes the nodes for that).
+      seen_change_ = change;
+      backup_->poll();
+    }
     backup_->step();
     if (n == 0 && !backup_->capturing()) inbox_.wait(pending_.empty() ? 50'000'000ull : 5'000'000ull);
     // Between capture slices, hand the core to any process waiting for

@@ -95,6 +95,7 @@ class ServingNode {
   uint64_t last_restore_tag_ = 0;
   uint64_t presized_restore_tag_ = 0;
   uint64_t last_tick_ns_ = 0;
+  uint32_t seen_change_ = 0;  // the block's change counter at the last look
   uint64_t last_rate_ns_ = 0;
   uint64_t last_rate_requests_ = 0;
   uint64_t requests_ = 0;

@@ -108,6 +108,11 @@ void Mailbox::wait(uint64_t timeout_ns) {
   h_->consumer_sleeping.store(0, std::memory_order_seq_cst);
 }
 
+void Mailbox::wake() {
+  h_->publish_seq.fetch_add(1, std::memory_order_seq_cst);
+  futex_wake(&h_->publish_seq, 1);
+}
+
 void Mailbox::open_for(int pid) {
   // Drop unread messages of a previous owner: they were meant for a process
   // that no longer exists.

@@ -44,6 +44,9 @@ class Mailbox {
   size_t drain(const std::function<void(const MsgHeader&, std::string_view)>& fn);
   // Sleeps until something is published or timeout_ns passes.
   void wait(uint64_t timeout_ns);
+  // Wakes a consumer sleeping in wait() without publishing anything: it
+  // should look at the block, where something changed.
+  void wake();
   bool empty() const;
 
   // Claims the consumer side for this process (pid recorded for producers'

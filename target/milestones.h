@@ -3,12 +3,30 @@
 // rewritten atomically (temp, fsync, rename, fsync dir) at each milestone.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <thread>
 
 #include "shm/block_layout.h"
 
 namespace cv::target {
 
-void write_milestone(const shm::BlockLayout& b, const shm::ScheduleSlot& s, const std::string& milestone);
+struct Milestone {
+  std::string dir;
+  uint64_t schedule_id = 0;
+  std::string name;
+  std::string text;
+};
+
+// The milestone's record, taken from the schedule as it is now. Cheap: call
+// it while holding the schedule lock, then write it after letting go.
+Milestone take_milestone(const shm::BlockLayout& b, const shm::ScheduleSlot& s, const std::string& name);
+
+// Writes the record atomically (temp, fsync, rename, fsync dir).
+void write_milestone(const Milestone& m);
+
+// The same on a thread of its own, so that work can go on meanwhile;
+// joining the thread (or destroying it) waits for the file.
+std::jthread write_milestone_async(Milestone m);
 
 }  // namespace cv::target

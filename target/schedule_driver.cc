@@ -9,6 +9,7 @@
 #include "shm/background_thread.h"
 #include "shm/clock.h"
 #include "shm/failpoints.h"
+#include "shm/mailbox.h"
 #include "shm/schedule_ops.h"
 #include "target/consolidator.h"
 #include "target/milestones.h"
@@ -65,6 +66,10 @@ void ScheduleDriver::enable(shm::ScheduleSlot& s) {
   }
   spdlog::info("target {}: backup {} enabled", t_, s.id);
   block_.notify_change();
+  // Serving nodes sleep on their mailboxes, not on the block: wake them so
+  // the hot backups start now rather than at their next timer.
+  for (uint32_t n = 0; n < b_.config.serving_nodes; ++n)
+    shm::Mailbox(&b_.mailboxes[n], block_.ring(int(n))).wake();
 }
 
 void ScheduleDriver::check_copies(shm::ScheduleSlot& s) {
@@ -151,7 +156,8 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
       paths.push_back(shm::incoming_copy_path(b_, t_, sid, int(n)));
       expected.push_back(s.entries[n].records);
     }
-  write_milestone(b_, s, "sent");
+  // Its fsync goes on beside the merge; it is joined before the next one.
+  std::jthread sent_milestone = write_milestone_async(take_milestone(b_, s, "sent"));
   spdlog::info("target {}: backup {}: consolidating {} copies", t_, sid, paths.size());
   const uint64_t t0 = mono_ns();
   // Consolidation yields the cores to serving nodes' request loops, which
@@ -202,7 +208,10 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
       "verify {:.1f}, merge and write {:.1f}, sync {:.1f})",
       t_, sid, res.records, res.bytes, double(s.consolidate_ns) / 1e6, double(res.input_bytes) / double(s.consolidate_ns),
       double(res.verify_ns) / 1e6, double(res.merge_ns) / 1e6, double(res.write_ns) / 1e6);
-  write_milestone(b_, s, "consolidation completed");
+  // Milestone files are written in order, `sent` first (long done by now),
+  // and `consolidation completed` is on disk before anyone sees it.
+  sent_milestone.join();
+  write_milestone(take_milestone(b_, s, "consolidation completed"));
   block_.notify_change();
 }
 
