@@ -22,10 +22,15 @@ struct SnapshotRecords {
     // The key's first 16 bytes, big-endian and zero-padded: most comparisons
     // of a sort end here, and a key no longer than this is read from here.
     uint64_t prefix[2];
-    uint64_t key_offset;  // in the arena; only for keys past kInlineKeyBytes
-    uint32_t key_len;
     const RecordBlob* blob;
+    // Key length in the low 16 bits (keys are at most 1 KiB), its place in
+    // the arena above them (only for keys past kInlineKeyBytes): 32-byte
+    // entries move faster through the sort than 40-byte ones.
+    uint64_t key_place;
+    uint32_t key_len() const { return uint32_t(key_place & 0xffff); }
+    uint64_t key_offset() const { return key_place >> 16; }
   };
+  static_assert(sizeof(Entry) == 32);
   std::string arena;
   std::vector<Entry> entries;
   // Old values that writes set aside before their shard was copied.
@@ -34,10 +39,10 @@ struct SnapshotRecords {
   void add(std::string_view key, const RecordBlob* blob);
   // The key of e; an inline key is spelled out in `scratch`.
   std::string_view key(const Entry& e, char (&scratch)[kInlineKeyBytes]) const {
-    if (e.key_len > kInlineKeyBytes) return {arena.data() + e.key_offset, e.key_len};
+    if (e.key_len() > kInlineKeyBytes) return {arena.data() + e.key_offset(), e.key_len()};
     const uint64_t be[2] = {__builtin_bswap64(e.prefix[0]), __builtin_bswap64(e.prefix[1])};
     std::memcpy(scratch, be, kInlineKeyBytes);
-    return {scratch, e.key_len};
+    return {scratch, e.key_len()};
   }
   std::string_view value(const Entry& e) const { return e.blob->value(); }
   // Once sorted, entries are read in key order, and their long keys and
@@ -46,7 +51,7 @@ struct SnapshotRecords {
   static constexpr size_t kPrefetchAhead = 16;
   void prefetch(size_t i) const {
     if (i >= entries.size()) return;
-    if (entries[i].key_len > kInlineKeyBytes) __builtin_prefetch(arena.data() + entries[i].key_offset);
+    if (entries[i].key_len() > kInlineKeyBytes) __builtin_prefetch(arena.data() + entries[i].key_offset());
     __builtin_prefetch(entries[i].blob);
   }
   // Key order (bytewise), as the backup file needs. Past equal prefixes, a
@@ -54,9 +59,9 @@ struct SnapshotRecords {
   bool less(const Entry& a, const Entry& b) const {
     if (a.prefix[0] != b.prefix[0]) return a.prefix[0] < b.prefix[0];
     if (a.prefix[1] != b.prefix[1]) return a.prefix[1] < b.prefix[1];
-    if (a.key_len <= kInlineKeyBytes || b.key_len <= kInlineKeyBytes) return a.key_len < b.key_len;
-    return std::string_view(arena.data() + a.key_offset, a.key_len) <
-           std::string_view(arena.data() + b.key_offset, b.key_len);
+    if (a.key_len() <= kInlineKeyBytes || b.key_len() <= kInlineKeyBytes) return a.key_len() < b.key_len();
+    return std::string_view(arena.data() + a.key_offset(), a.key_len()) <
+           std::string_view(arena.data() + b.key_offset(), b.key_len());
   }
   // Sorts entries by key, on the calling thread: every node sorts its own
   // copy at the same time, so the nodes already use the cores together.

@@ -94,12 +94,12 @@ int first_varying_digit(const Entry* first, const Entry* last) {
 }  // namespace
 
 void SnapshotRecords::add(std::string_view key, const RecordBlob* blob) {
-  Entry e{{shm::key_prefix_word(key, 0), shm::key_prefix_word(key, 8)}, 0, uint32_t(key.size()), blob};
+  uint64_t place = key.size();
   if (key.size() > kInlineKeyBytes) {
-    e.key_offset = arena.size();
+    place |= uint64_t(arena.size()) << 16;
     arena.append(key);
   }
-  entries.push_back(e);
+  entries.push_back(Entry{{shm::key_prefix_word(key, 0), shm::key_prefix_word(key, 8)}, blob, place});
 }
 
 namespace {
