@@ -86,7 +86,7 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
   opt.entry_node = entry;
   std::random_device rd;
   opt.tag = (uint64_t(rd()) << 32 | rd()) | 1;
-  opt.expected_records = file->record_count();
+  opt.expected_records = o.limit ? std::min(o.limit, file->record_count()) : file->record_count();
   WritePipeline p(*c, opt, nullptr);
   for (auto& r : resume.failed) p.requeue(std::move(r));
 
