@@ -1,10 +1,11 @@
-// Adding to a snapshot, and sorting it into key order: an in-place most-significant-digit
-// radix sort on the entries' 16-byte key prefixes (American flag sort),
-// which finishes small buckets and keys that share their first 16 bytes
-// with a comparison sort. Digits every entry of a range shares cost one
-// counting pass and no moves, so keys with a long common head (key-00...)
-// sort as fast as random ones. About twice std::sort's speed on a node's
-// copy, and no memory beyond the entries.
+// SnapshotRecords: adding entries, sorting them into key order, and giving
+// their memory back. The sort is an in-place most-significant-digit radix
+// sort on the entries' 16-byte key prefixes (American flag sort) that
+// finishes small buckets, and keys sharing their first 16 bytes, with a
+// comparison sort. Digits every entry of a range shares cost one counting
+// pass and no moves, so keys with a long common head (key-00...) sort as
+// fast as random ones. Measured on a node's copy: 10-20 % faster than
+// std::sort, and no memory beyond the entries.
 #include <algorithm>
 #include <array>
 #include <cstring>
