@@ -2,7 +2,7 @@
 // generates a schedule from the current distribution table; when a schedule
 // is enabled it takes a point-in-time hot backup of the node's records: the
 // request loop marks the instant and copies the partitions in slices of at
-// most a millisecond between requests (step()); a low-priority worker thread
+// most a millisecond between requests (step()); a background (SCHED_IDLE) worker thread
 // then sorts the copy by key, writes it to the node's own path, sends it to
 // the assigned target through a mapped file, and re-sends it after a target
 // failover. Local copies are removed once the schedule completes.
