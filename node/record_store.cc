@@ -2,7 +2,6 @@
 #include "node/record_store.h"
 
 #include <algorithm>
-#include <cstring>
 
 namespace cv::node {
 

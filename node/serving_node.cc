@@ -245,10 +245,7 @@ void ServingNode::on_replicate(const shm::MsgHeader& h, std::string_view payload
   std::string_view key, value;
   // Forwarded restore writes carry the restore's tag; client writes carry 0.
   const bool fail_apply = failpoint(rd.header().tag != 0 ? kFpRestoreReplicaApply : kFpNodeReplicaApply);
-  if (rd.header().tag != 0) {
-    shm::refresh_table(b_, &table_);
-    presize_for_restore(rd.header().tag, rd.header().expected_records);
-  }
+  presize_for_restore(rd.header().tag, rd.header().expected_records);
   if (!fail_apply) prefetch_batch(payload, store_.partitions());
   for (uint32_t i = 0; rd.next(&r, &key, &value); ++i) {
     WireResult res{};
@@ -436,6 +433,7 @@ void ServingNode::on_backup_request(const shm::MsgHeader& h, std::string_view pa
 void ServingNode::presize_for_restore(uint64_t restore_tag, uint64_t expected_records) {
   if (restore_tag == 0 || restore_tag == presized_restore_tag_) return;
   presized_restore_tag_ = restore_tag;
+  shm::refresh_table(b_, &table_);  // the entry node may have just published it
   if (expected_records == 0 || table_.owners.empty() || table_.partitions != store_.partitions()) return;
   // Partitions hold about equal shares of the keys (they are hashed); a
   // tenth more absorbs the spread. A bound keeps a wrong hint harmless.

@@ -16,7 +16,6 @@
 
 #include "node/snapshot_records.h"
 #include "shm/background_thread.h"
-#include "shm/key_prefix.h"
 
 namespace cv::node {
 
@@ -29,7 +28,7 @@ constexpr size_t kSmallRange = 64;
 constexpr int kPrefixDigits = 16;
 
 inline unsigned digit_of(const Entry& e, int d) {
-  return unsigned(e.prefix[d >> 3] >> (56 - 8 * (d & 7))) & 0xffu;
+  return unsigned(e.prefix.word[d >> 3] >> (56 - 8 * (d & 7))) & 0xffu;
 }
 
 template <class Less>
@@ -84,8 +83,8 @@ void radix_sort(Entry* first, Entry* last, int d, const Less& less) {
 int first_varying_digit(const Entry* first, const Entry* last) {
   uint64_t diff[2] = {0, 0};
   for (const Entry* e = first; e != last; ++e) {
-    diff[0] |= e->prefix[0] ^ first->prefix[0];
-    diff[1] |= e->prefix[1] ^ first->prefix[1];
+    diff[0] |= e->prefix.word[0] ^ first->prefix.word[0];
+    diff[1] |= e->prefix.word[1] ^ first->prefix.word[1];
   }
   if (diff[0] != 0) return __builtin_clzll(diff[0]) / 8;
   if (diff[1] != 0) return 8 + __builtin_clzll(diff[1]) / 8;
@@ -100,7 +99,7 @@ void SnapshotRecords::add(std::string_view key, const RecordBlob* blob) {
     place |= uint64_t(arena.size()) << 16;
     arena.append(key);
   }
-  entries.push_back(Entry{{shm::key_prefix_word(key, 0), shm::key_prefix_word(key, 8)}, blob, place});
+  entries.push_back(Entry{shm::KeyPrefix::of(key), blob, place});
 }
 
 namespace {

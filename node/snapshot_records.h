@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "node/record_blob.h"
+#include "shm/key_prefix.h"
 
 namespace cv::node {
 
@@ -17,11 +18,11 @@ namespace cv::node {
 // in place from their immutable blobs, which the store keeps alive until
 // release_snapshot(); sorted by key.
 struct SnapshotRecords {
-  static constexpr size_t kInlineKeyBytes = 16;
+  static constexpr size_t kInlineKeyBytes = shm::kKeyPrefixBytes;
   struct Entry {
     // The key's first 16 bytes, big-endian and zero-padded: most comparisons
     // of a sort end here, and a key no longer than this is read from here.
-    uint64_t prefix[2];
+    shm::KeyPrefix prefix;
     const RecordBlob* blob;
     // Key length in the low 16 bits (keys are at most 1 KiB), its place in
     // the arena above them (only for keys past kInlineKeyBytes): 32-byte
@@ -40,7 +41,7 @@ struct SnapshotRecords {
   // The key of e; an inline key is spelled out in `scratch`.
   std::string_view key(const Entry& e, char (&scratch)[kInlineKeyBytes]) const {
     if (e.key_len() > kInlineKeyBytes) return {arena.data() + e.key_offset(), e.key_len()};
-    const uint64_t be[2] = {__builtin_bswap64(e.prefix[0]), __builtin_bswap64(e.prefix[1])};
+    const uint64_t be[2] = {__builtin_bswap64(e.prefix.word[0]), __builtin_bswap64(e.prefix.word[1])};
     std::memcpy(scratch, be, kInlineKeyBytes);
     return {scratch, e.key_len()};
   }
@@ -54,12 +55,10 @@ struct SnapshotRecords {
     if (entries[i].key_len() > kInlineKeyBytes) __builtin_prefetch(arena.data() + entries[i].key_offset());
     __builtin_prefetch(entries[i].blob);
   }
-  // Key order (bytewise), as the backup file needs. Past equal prefixes, a
-  // key that fits in them is a prefix of the other one, or the shorter.
+  // Key order (bytewise), as the backup file needs.
   bool less(const Entry& a, const Entry& b) const {
-    if (a.prefix[0] != b.prefix[0]) return a.prefix[0] < b.prefix[0];
-    if (a.prefix[1] != b.prefix[1]) return a.prefix[1] < b.prefix[1];
-    if (a.key_len() <= kInlineKeyBytes || b.key_len() <= kInlineKeyBytes) return a.key_len() < b.key_len();
+    const int c = shm::compare_prefixed(a.prefix, a.key_len(), b.prefix, b.key_len());
+    if (c != shm::kCompareTails) return c < 0;
     return std::string_view(arena.data() + a.key_offset(), a.key_len()) <
            std::string_view(arena.data() + b.key_offset(), b.key_len());
   }

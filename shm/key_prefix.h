@@ -27,13 +27,23 @@ struct KeyPrefix {
   static KeyPrefix of(std::string_view k) { return {{key_prefix_word(k, 0), key_prefix_word(k, 8)}}; }
 };
 
-// Bytewise order of keys a and b, whose prefixes pa and pb are: <0, 0, >0.
-inline int compare_keys(const KeyPrefix& pa, std::string_view a, const KeyPrefix& pb, std::string_view b) {
+// What compare_prefixed() returns when only the bytes past the prefixes
+// can tell the keys apart.
+inline constexpr int kCompareTails = 2;
+
+// Bytewise order of two keys from their prefixes and lengths alone: <0, 0,
+// >0, or kCompareTails when both are longer than the prefix and agree on it.
+inline int compare_prefixed(const KeyPrefix& pa, size_t alen, const KeyPrefix& pb, size_t blen) {
   if (pa.word[0] != pb.word[0]) return pa.word[0] < pb.word[0] ? -1 : 1;
   if (pa.word[1] != pb.word[1]) return pa.word[1] < pb.word[1] ? -1 : 1;
-  if (a.size() <= kKeyPrefixBytes || b.size() <= kKeyPrefixBytes)
-    return a.size() == b.size() ? 0 : (a.size() < b.size() ? -1 : 1);
-  return a.substr(kKeyPrefixBytes).compare(b.substr(kKeyPrefixBytes));
+  if (alen > kKeyPrefixBytes && blen > kKeyPrefixBytes) return kCompareTails;
+  return alen == blen ? 0 : (alen < blen ? -1 : 1);
+}
+
+// Bytewise order of keys a and b, whose prefixes pa and pb are: <0, 0, >0.
+inline int compare_keys(const KeyPrefix& pa, std::string_view a, const KeyPrefix& pb, std::string_view b) {
+  const int c = compare_prefixed(pa, a.size(), pb, b.size());
+  return c != kCompareTails ? c : a.substr(kKeyPrefixBytes).compare(b.substr(kKeyPrefixBytes));
 }
 
 }  // namespace cv::shm

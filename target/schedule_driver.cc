@@ -148,24 +148,22 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
   const uint64_t sid = s.id;
   const uint32_t round = s.round;
   std::vector<int> nodes;
-  std::vector<std::string> paths;
   std::vector<uint64_t> expected;
   for (uint32_t n = 0; n < s.nodes; ++n)
     if (shm::EntryState(s.entries[n].state.load()) == shm::EntryState::kSent) {
       nodes.push_back(int(n));
-      paths.push_back(shm::incoming_copy_path(b_, t_, sid, int(n)));
       expected.push_back(s.entries[n].records);
     }
   // Its fsync goes on beside the merge; it is joined before the next one.
   std::jthread sent_milestone = write_milestone_async(take_milestone(b_, s, "sent"));
-  spdlog::info("target {}: backup {}: consolidating {} copies", t_, sid, paths.size());
+  spdlog::info("target {}: backup {}: consolidating {} copies", t_, sid, nodes.size());
   const uint64_t t0 = mono_ns();
   // Consolidation yields the cores to serving nodes' request loops, which
   // carry live traffic while a backup runs.
   BackgroundPriority background;
   std::vector<std::unique_ptr<fmt::BackupReader>> copies;
   Status st = failpoint(kFpTargetReceive) ? Status::corrupt("copy check failed (failpoint)", 0) : Status::ok();
-  if (st) st = take_verified_copies(sid, round, nodes, paths, expected, &copies);
+  if (st) st = take_verified_copies(sid, round, nodes, expected, &copies);
   const uint64_t verified = mono_ns();
   ConsolidationResult res;
   const std::string file = std::string(s.out_dir) + "/" + shm::backup_file_name(sid);
@@ -209,14 +207,13 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
       t_, sid, res.records, res.bytes, double(s.consolidate_ns) / 1e6, double(res.input_bytes) / double(s.consolidate_ns),
       double(res.verify_ns) / 1e6, double(res.merge_ns) / 1e6, double(res.write_ns) / 1e6);
   // Milestone files are written in order, `sent` first (long done by now),
-  // and `consolidation completed` is on disk before anyone sees it.
+  // and `consolidation completed` before the change is announced.
   sent_milestone.join();
   write_milestone(take_milestone(b_, s, "consolidation completed"));
   block_.notify_change();
 }
 
 Status ScheduleDriver::take_verified_copies(uint64_t sid, uint32_t round, const std::vector<int>& nodes,
-                                            const std::vector<std::string>& paths,
                                             const std::vector<uint64_t>& expected,
                                             std::vector<std::unique_ptr<fmt::BackupReader>>* copies) {
   // Copies verified on arrival in this round are taken as they are; the
@@ -238,7 +235,7 @@ Status ScheduleDriver::take_verified_copies(uint64_t sid, uint32_t round, const 
   std::vector<std::string> mp;
   std::vector<uint64_t> me;
   for (size_t i : missing) {
-    mp.push_back(paths[i]);
+    mp.push_back(shm::incoming_copy_path(b_, t_, sid, nodes[i]));
     me.push_back(expected[i]);
   }
   std::vector<std::unique_ptr<fmt::BackupReader>> opened;

@@ -33,7 +33,7 @@ class ScheduleDriver {
   // The schedule's copies, verified: those checked on arrival, the others
   // now.
   Status take_verified_copies(uint64_t sid, uint32_t round, const std::vector<int>& nodes,
-                              const std::vector<std::string>& paths, const std::vector<uint64_t>& expected,
+                              const std::vector<uint64_t>& expected,
                               std::vector<std::unique_ptr<fmt::BackupReader>>* copies);
   // Removes the incoming copies of a finished schedule; frees their quota.
   void cleanup(shm::ScheduleSlot& s);
