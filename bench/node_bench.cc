@@ -76,11 +76,10 @@ void BM_SnapshotCaptureSortWrite(benchmark::State& state) {
     cv::fmt::FileHeaderInfo info;
     info.kind = cv::fmt::kNodeCopy;
     cv::fmt::BackupWriter::create(scratch() + "/snap.copy", info, &w);
-    char scratch[SnapshotRecords::kInlineKeyBytes];
     for (size_t i = 0; i < snap.entries.size(); ++i) {
       snap.prefetch(i + SnapshotRecords::kPrefetchAhead);
       const auto& e = snap.entries[i];
-      w->add({snap.key(e, scratch), snap.value(e), e.blob->version(), e.blob->timestamp(), e.blob->tombstone()});
+      w->add({snap.key(e), snap.value(e), e.blob->version(), e.blob->timestamp(), e.blob->tombstone()});
     }
     w->finish(false);
     store.release_snapshot();

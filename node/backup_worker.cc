@@ -153,10 +153,9 @@ void BackupWorker::poll() {
         store_.begin_snapshot();
         capture_ = std::make_unique<Capture>(Capture{i, sid, 0, mono_ns(), SnapshotRecords{}});
         // Room for what the node holds plus keys that arrive while copying:
-        // growing these on the request loop would copy them whole there.
+        // growing it on the request loop would copy it whole there.
         const uint64_t n = store_.records();
         capture_->snap.entries.reserve(n + n / 8 + 1024);
-        capture_->snap.arena.reserve(store_.key_bytes() + store_.key_bytes() / 8 + 4096);
       } else {
         worker_ = std::thread([this, i, sid] { resend(i, sid); });
       }
@@ -234,12 +233,11 @@ Status BackupWorker::write_local_copy(Capture& c) {
   info.created_ns = s.created_ns;
   std::unique_ptr<fmt::BackupWriter> w;
   Status st = fmt::BackupWriter::create(path, info, &w);
-  char scratch[SnapshotRecords::kInlineKeyBytes];
   for (size_t i = 0; st && i < snap.entries.size(); ++i) {
     snap.prefetch(i + SnapshotRecords::kPrefetchAhead);
     shm::background_yield_point();
     const auto& en = snap.entries[i];
-    st = w->add(fmt::RecordView{snap.key(en, scratch), snap.value(en), en.blob->version(), en.blob->timestamp(),
+    st = w->add(fmt::RecordView{snap.key(en), snap.value(en), en.blob->version(), en.blob->timestamp(),
                                 en.blob->tombstone()});
   }
   if (st) st = w->finish(false);

@@ -1,8 +1,10 @@
-// RecordBlob: one stored version of a record (value bytes with version,
-// timestamp and tombstone flag) in a single allocation, immutable once made
-// and shared by reference count. A write makes a new blob instead of
-// changing the old one, so a hot backup can hold on to the blobs it copies
-// without copying their bytes, while writes go on.
+// RecordBlob: one stored version of a record (its key and value bytes with
+// version, timestamp and tombstone flag) in a single allocation, immutable
+// once made and shared by reference count. A write makes a new blob instead
+// of changing the old one, so a hot backup can hold on to the blobs it
+// copies without copying their bytes, while writes go on. The key lives
+// here rather than in the node's hash table, so that a table slot is 16
+// bytes: an insert then touches one slot line instead of two.
 #pragma once
 
 #include <atomic>
@@ -12,19 +14,24 @@
 #include <new>
 #include <string_view>
 
+#include "shm/messages.h"
+
 namespace cv::node {
 
 class RecordBlob {
  public:
-  static boost::intrusive_ptr<RecordBlob> make(std::string_view value, uint64_t version, uint64_t timestamp,
-                                               bool tombstone) {
-    void* mem = ::operator new(sizeof(RecordBlob) + value.size());
-    auto* b = new (mem) RecordBlob(uint32_t(value.size()), version, timestamp, tombstone);
-    if (!value.empty()) std::memcpy(b->bytes(), value.data(), value.size());
+  static_assert(shm::kMaxKeyBytes <= UINT16_MAX, "a key's length is kept in 16 bits");
+  static boost::intrusive_ptr<RecordBlob> make(std::string_view key, std::string_view value, uint64_t version,
+                                               uint64_t timestamp, bool tombstone) {
+    void* mem = ::operator new(sizeof(RecordBlob) + key.size() + value.size());
+    auto* b = new (mem) RecordBlob(uint16_t(key.size()), uint32_t(value.size()), version, timestamp, tombstone);
+    if (!key.empty()) std::memcpy(b->bytes(), key.data(), key.size());
+    if (!value.empty()) std::memcpy(b->bytes() + key.size(), value.data(), value.size());
     return boost::intrusive_ptr<RecordBlob>(b, false);
   }
 
-  std::string_view value() const { return {bytes(), size_}; }
+  std::string_view key() const { return {bytes(), key_size_}; }
+  std::string_view value() const { return {bytes() + key_size_, size_}; }
   uint64_t version() const { return version_; }
   uint64_t timestamp() const { return timestamp_; }
   bool tombstone() const { return tombstone_; }
@@ -39,8 +46,8 @@ class RecordBlob {
   }
 
  private:
-  RecordBlob(uint32_t size, uint64_t version, uint64_t timestamp, bool tombstone)
-      : size_(size), version_(version), timestamp_(timestamp), tombstone_(tombstone) {}
+  RecordBlob(uint16_t key_size, uint32_t size, uint64_t version, uint64_t timestamp, bool tombstone)
+      : size_(size), version_(version), timestamp_(timestamp), key_size_(key_size), tombstone_(tombstone) {}
   char* bytes() { return reinterpret_cast<char*>(this + 1); }
   const char* bytes() const { return reinterpret_cast<const char*>(this + 1); }
 
@@ -48,6 +55,7 @@ class RecordBlob {
   uint32_t size_;
   uint64_t version_;
   uint64_t timestamp_;
+  uint16_t key_size_;
   bool tombstone_;
 };
 

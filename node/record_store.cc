@@ -25,10 +25,19 @@ RecordStore::RecordStore(uint32_t partitions, uint64_t memory_cap) : memory_cap_
   for (uint32_t i = 0; i < partitions; ++i) shards_.push_back(std::make_unique<Shard>());
 }
 
+std::pair<RecordStore::Map::iterator, bool> RecordStore::find_or_add(Shard& s, std::string_view key) {
+  bool inserted = false;
+  auto it = s.map.lazy_emplace(av(key), [&](const Map::constructor& make) {
+    inserted = true;
+    make(Slot{});
+  });
+  return {it, inserted};
+}
+
 RecordStore::Apply RecordStore::store_locked(Shard& s, Map::iterator it, bool inserted, std::string_view key,
                                              std::string_view value, uint64_t version, uint64_t timestamp,
                                              bool tombstone) {
-  const uint64_t old_bytes = inserted ? 0 : key.size() + it->second.blob->value().size();
+  const uint64_t old_bytes = inserted ? 0 : key.size() + it->blob->value().size();
   const uint64_t new_bytes = key.size() + value.size();
   if (memory_cap_ && new_bytes > old_bytes &&
       bytes_.load(std::memory_order_relaxed) + (new_bytes - old_bytes) > memory_cap_) {
@@ -40,19 +49,19 @@ RecordStore::Apply RecordStore::store_locked(Shard& s, Map::iterator it, bool in
     add(records_, 1);
     add(key_bytes_, key.size());
   } else if (snapshot_pinned_.load(std::memory_order_acquire) &&
-             it->second.seq <= snapshot_seq_.load(std::memory_order_relaxed)) {
+             it->seq <= snapshot_seq_.load(std::memory_order_relaxed)) {
     // The old value is what the node held at the snapshot instant.
     if (snapshot_active_.load(std::memory_order_acquire) &&
         s.captured_epoch < snapshot_epoch_.load(std::memory_order_relaxed)) {
       // Its shard is not copied yet: keep it aside for the copy.
-      s.preimages.try_emplace(it->first, it->second);
+      s.preimages.insert(*it);
     } else if (s.captured_epoch == snapshot_epoch_.load(std::memory_order_relaxed)) {
       // Copied: the snapshot points at it until released.
-      s.retired.push_back(it->second.blob);
+      s.retired.push_back(it->blob);
     }
   }
-  Slot& slot = it->second;
-  slot.blob = RecordBlob::make(value, version, timestamp, tombstone);
+  const Slot& slot = *it;
+  slot.blob = RecordBlob::make(key, value, version, timestamp, tombstone);
   slot.seq = seq;
   add(bytes_, new_bytes - old_bytes);  // modulo 2^64: a shrink subtracts
   return Apply::kApplied;
@@ -63,9 +72,9 @@ RecordStore::Apply RecordStore::apply(uint32_t partition, std::string_view key, 
                                       StoredRecord* existing) {
   Shard& s = *shards_[partition];
   std::lock_guard lk(s.mu);
-  auto [it, inserted] = s.map.try_emplace(av(key));
+  auto [it, inserted] = find_or_add(s, key);
   if (!inserted) {
-    const RecordBlob& old = *it->second.blob;
+    const RecordBlob& old = *it->blob;
     bool keep_old = false;
     switch (policy) {
       case shm::Policy::kNewer: keep_old = !newer(version, timestamp, old.version(), old.timestamp()); break;
@@ -84,9 +93,9 @@ RecordStore::Apply RecordStore::assign(uint32_t partition, std::string_view key,
                                        bool tombstone, uint64_t now_ns, StoredRecord* assigned) {
   Shard& s = *shards_[partition];
   std::lock_guard lk(s.mu);
-  auto [it, inserted] = s.map.try_emplace(av(key));
-  assigned->version = inserted ? 1 : it->second.blob->version() + 1;
-  assigned->timestamp = inserted ? now_ns : std::max(now_ns, it->second.blob->timestamp() + 1);
+  auto [it, inserted] = find_or_add(s, key);
+  assigned->version = inserted ? 1 : it->blob->version() + 1;
+  assigned->timestamp = inserted ? now_ns : std::max(now_ns, it->blob->timestamp() + 1);
   return store_locked(s, it, inserted, key, value, assigned->version, assigned->timestamp, tombstone);
 }
 
@@ -105,7 +114,7 @@ std::optional<StoredRecord> RecordStore::get(uint32_t partition, std::string_vie
   std::lock_guard lk(s.mu);
   auto it = s.map.find(av(key));
   if (it == s.map.end()) return std::nullopt;
-  const RecordBlob& b = *it->second.blob;
+  const RecordBlob& b = *it->blob;
   return StoredRecord{std::string(b.value()), b.version(), b.timestamp(), b.tombstone()};
 }
 
@@ -113,9 +122,9 @@ void RecordStore::for_each(uint32_t partition,
                            const std::function<void(std::string_view, const RecordRef&)>& fn) const {
   const Shard& s = *shards_[partition];
   std::lock_guard lk(s.mu);
-  for (const auto& [k, slot] : s.map) {
+  for (const Slot& slot : s.map) {
     const RecordBlob& b = *slot.blob;
-    fn(k, RecordRef{b.value(), b.version(), b.timestamp(), b.tombstone()});
+    fn(b.key(), RecordRef{b.value(), b.version(), b.timestamp(), b.tombstone()});
   }
 }
 
@@ -129,21 +138,21 @@ void RecordStore::begin_snapshot() {
 void RecordStore::capture(uint32_t partition, SnapshotRecords* out) {
   Shard& s = *shards_[partition];
   const uint64_t snap_seq = snapshot_seq_.load(std::memory_order_relaxed);
-  // Only the key bytes are copied: the value stays in its blob, which no
-  // later write changes or frees before release_snapshot(). Nor is the
-  // blob touched here: the copy reads the shard's table in order and
-  // nothing else.
-  auto emit = [out](std::string_view k, const Slot& slot) { out->add(k, slot.blob.get()); };
+  // Nothing is copied but blob pointers: key and value stay in their blob,
+  // which no later write changes or frees before release_snapshot(). Nor
+  // is the blob read here, unless a write replaced it since the instant:
+  // the copy reads the shard's table in order and nothing else.
   std::lock_guard lk(s.mu);
-  for (const auto& [k, r] : s.map) {
-    auto pre = s.preimages.empty() ? s.preimages.end() : s.preimages.find(k);
-    if (pre != s.preimages.end())
-      emit(k, pre->second);
-    else if (r.seq <= snap_seq)
-      emit(k, r);
-    // else: the key first appeared after the snapshot instant.
+  for (const Slot& r : s.map) {
+    if (r.seq <= snap_seq) {
+      out->add(r.blob.get());
+    } else if (!s.preimages.empty()) {
+      // Written since the instant: what it held then, if it existed.
+      auto pre = s.preimages.find(key_of(r));
+      if (pre != s.preimages.end()) out->add(pre->blob.get());
+    }
   }
-  for (auto& [k, slot] : s.preimages) out->kept.push_back(std::move(slot.blob));
+  for (const Slot& slot : s.preimages) out->kept.push_back(std::move(slot.blob));
   s.preimages.clear();
   s.captured_epoch = snapshot_epoch_.load(std::memory_order_relaxed);
 }

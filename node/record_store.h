@@ -15,7 +15,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
+#include <absl/hash/hash.h>
 #include <vector>
 
 #include "node/record_blob.h"
@@ -91,12 +92,31 @@ class RecordStore {
   void release_snapshot();
 
  private:
+  // A table slot: 16 bytes, the key being in the blob. Fields are mutable
+  // because the table hands out its elements as const, and only the key
+  // (which never changes for a slot) takes part in hashing.
   struct Slot {
-    BlobRef blob;
-    uint64_t seq = 0;  // node-local write order, for the snapshot instant
+    mutable BlobRef blob;
+    mutable uint64_t seq = 0;  // node-local write order, for the snapshot instant
   };
-  // Open addressing with string_view lookups: no allocation to find a key.
-  using Map = absl::flat_hash_map<std::string, Slot>;
+  // Hash and equality of slots by their blob's key, and lookups by a bare
+  // key: no allocation to find one.
+  struct SlotHash {
+    using is_transparent = void;
+    size_t operator()(absl::string_view key) const { return absl::Hash<absl::string_view>{}(key); }
+    size_t operator()(const Slot& s) const { return (*this)(key_of(s)); }
+  };
+  struct SlotEq {
+    using is_transparent = void;
+    bool operator()(const Slot& a, const Slot& b) const { return key_of(a) == key_of(b); }
+    bool operator()(const Slot& a, absl::string_view k) const { return key_of(a) == k; }
+    bool operator()(absl::string_view k, const Slot& b) const { return k == key_of(b); }
+  };
+  static absl::string_view key_of(const Slot& s) {
+    const std::string_view k = s.blob->key();
+    return {k.data(), k.size()};
+  }
+  using Map = absl::flat_hash_set<Slot, SlotHash, SlotEq>;
   struct Shard {
     mutable std::mutex mu;
     Map map;
@@ -107,6 +127,9 @@ class RecordStore {
     uint64_t captured_epoch = 0;
   };
 
+  // Finds the key's slot or makes an empty one (inserted = true), which
+  // the caller fills or erases before the shard lock is let go.
+  static std::pair<Map::iterator, bool> find_or_add(Shard& s, std::string_view key);
   // REQUIRES: s.mu held. Writes r over the slot `it` (new or existing).
   Apply store_locked(Shard& s, Map::iterator it, bool inserted, std::string_view key, std::string_view value,
                      uint64_t version, uint64_t timestamp, bool tombstone);

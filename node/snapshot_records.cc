@@ -93,15 +93,6 @@ int first_varying_digit(const Entry* first, const Entry* last) {
 
 }  // namespace
 
-void SnapshotRecords::add(std::string_view key, const RecordBlob* blob) {
-  uint64_t place = key.size();
-  if (key.size() > kInlineKeyBytes) {
-    place |= uint64_t(arena.size()) << 16;
-    arena.append(key);
-  }
-  entries.push_back(Entry{shm::KeyPrefix::of(key), blob, place});
-}
-
 namespace {
 // Gives the pages of [p, p + bytes) back to the system in steps of kStep.
 void drop_pages_gradually(void* p, size_t bytes) {
@@ -121,13 +112,21 @@ void SnapshotRecords::free_gradually() {
   static_assert(std::is_trivially_destructible_v<Entry>, "entries are dropped without destructors");
   drop_pages_gradually(entries.data(), entries.capacity() * sizeof(Entry));
   std::vector<Entry>().swap(entries);
-  drop_pages_gradually(arena.data(), arena.capacity());
-  std::string().swap(arena);
   kept.clear();
 }
 
 void SnapshotRecords::sort() {
   if (entries.empty()) return;
+  // One pass in table order reads each blob's key, with the blobs a few
+  // entries ahead already on their way from memory.
+  constexpr size_t kAhead = 8;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (i + kAhead < entries.size()) __builtin_prefetch(entries[i + kAhead].blob);
+    const std::string_view k = entries[i].blob->key();
+    entries[i].prefix = shm::KeyPrefix::of(k);
+    entries[i].key_len = k.size();
+    shm::background_yield_point();
+  }
   Entry* first = entries.data();
   Entry* last = first + entries.size();
   radix_sort(first, last, first_varying_digit(first, last), [this](const Entry& a, const Entry& b) { return less(a, b); });

@@ -25,8 +25,7 @@ class RecordStoreTest : public ::testing::Test {
     for (uint32_t p = 0; p < store_.partitions(); ++p) store_.capture(p, &snap);
     store_.end_snapshot();
     std::map<std::string, std::string> m;
-    char scratch[SnapshotRecords::kInlineKeyBytes];
-    for (const auto& e : snap.entries) m[std::string(snap.key(e, scratch))] = std::string(snap.value(e));
+    for (const auto& e : snap.entries) m[std::string(snap.key(e))] = std::string(snap.value(e));
     store_.release_snapshot();
     return m;
   }
@@ -142,8 +141,7 @@ TEST_F(RecordStoreTest, SortPutsKeysInBytewiseOrder) {
   store_.end_snapshot();
   snap.sort();
   std::vector<std::string> got;
-  char scratch[SnapshotRecords::kInlineKeyBytes];
-  for (const auto& e : snap.entries) got.emplace_back(snap.key(e, scratch));
+  for (const auto& e : snap.entries) got.emplace_back(snap.key(e));
   store_.release_snapshot();
   EXPECT_EQ(got, keys);
 }
