@@ -137,8 +137,8 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
                    mode == shm::WriteMode::kKeep ? rd.header().expected_records : 0);
   auto& builders = fwd_;
   auto& indices = fwd_idx_;
-  if (!table_.owners.empty() && table_.partitions == store_.partitions()) prefetch_batch(payload, table_.partitions);
-  else parts_.clear();
+  if (!table_.owners.empty() && table_.partitions == store_.partitions()) index_batch(payload, table_.partitions);
+  else batch_keys_.clear();
 
   WireRecord r;
   std::string_view key, value;
@@ -154,7 +154,8 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
       res.status = uint8_t(RecStatus::kBadRequest);
       continue;
     }
-    const uint32_t p = i < parts_.size() ? parts_[i] : partition_of(key, table_.partitions);
+    prefetch_ahead(i);
+    const uint32_t p = partition_at(i, key, table_.partitions);
     const auto& owners = table_.owners[p];
     const bool tomb = r.op == uint8_t(shm::RecOp::kDelete);
     bool self_owner = false;
@@ -200,15 +201,17 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
   finish_if_done(op_id);
 }
 
-void ServingNode::prefetch_batch(std::string_view payload, uint32_t partitions) {
-  parts_.clear();
+void ServingNode::index_batch(std::string_view payload, uint32_t partitions) {
+  batch_keys_.clear();
   BatchReader rd(payload);
   WireRecord r;
   std::string_view key, value;
   while (rd.next(&r, &key, &value)) {
     const uint32_t p = key.empty() ? 0 : partition_of(key, partitions);
-    parts_.push_back(p);
-    if (!key.empty() && key.size() <= shm::kMaxKeyBytes) store_.prefetch(p, key);
+    // A key the apply loop refuses is not looked up either.
+    const bool valid = !key.empty() && key.size() <= shm::kMaxKeyBytes;
+    batch_keys_.push_back(BatchKey{valid ? key : std::string_view(), p});
+    if (valid && batch_keys_.size() <= kPrefetchAhead) store_.prefetch(p, key);
   }
 }
 
@@ -246,14 +249,16 @@ void ServingNode::on_replicate(const shm::MsgHeader& h, std::string_view payload
   // Forwarded restore writes carry the restore's tag; client writes carry 0.
   const bool fail_apply = failpoint(rd.header().tag != 0 ? kFpRestoreReplicaApply : kFpNodeReplicaApply);
   presize_for_restore(rd.header().tag, rd.header().expected_records);
-  if (!fail_apply) prefetch_batch(payload, store_.partitions());
+  if (!fail_apply) index_batch(payload, store_.partitions());
+  else batch_keys_.clear();
   for (uint32_t i = 0; rd.next(&r, &key, &value); ++i) {
     WireResult res{};
     res.index = r.index;
     if (fail_apply) {
       res.status = uint8_t(RecStatus::kTimeout);
     } else {
-      const uint32_t p = i < parts_.size() ? parts_[i] : partition_of(key, store_.partitions());
+      prefetch_ahead(i);
+      const uint32_t p = partition_at(i, key, store_.partitions());
       StoredRecord existing;
       auto a = store_.apply(p, key, value, r.version, r.timestamp, r.op == uint8_t(shm::RecOp::kDelete), policy,
                             &existing);

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "node/distribution.h"
 #include "node/record_store.h"
 #include "shm/block.h"
 #include "shm/mailbox.h"
@@ -78,10 +79,25 @@ class ServingNode {
   // for their share of the restore's records.
   void presize_for_restore(uint64_t restore_tag, uint64_t expected_records);
   bool node_up(int node) const;
-  // Fills parts_ with the partition of every record of the batch and
-  // prefetches each record's place in the store: a batch's lookups then
-  // wait for memory together instead of one after another.
-  void prefetch_batch(std::string_view payload, uint32_t partitions);
+  // Fills batch_keys_ with the key and partition of every record of the
+  // batch and starts loading the store's slots for the first few.
+  void index_batch(std::string_view payload, uint32_t partitions);
+  // Called before applying record i of the indexed batch: starts loading
+  // the slots of record i + kPrefetchAhead, so that lookups wait for memory
+  // together instead of one after another. Far enough ahead to cover a
+  // memory access, near enough that the lines are still in cache when
+  // used (a whole batch ahead, they were not).
+  static constexpr uint32_t kPrefetchAhead = 16;
+  void prefetch_ahead(uint32_t i) const {
+    if (i + kPrefetchAhead < batch_keys_.size()) {
+      const auto& k = batch_keys_[i + kPrefetchAhead];
+      if (!k.key.empty()) store_.prefetch(k.partition, k.key);
+    }
+  }
+  // The partition of record i, from the index or computed.
+  uint32_t partition_at(uint32_t i, std::string_view key, uint32_t partitions) const {
+    return i < batch_keys_.size() ? batch_keys_[i].partition : partition_of(key, partitions);
+  }
 
   shm::Block& block_;
   shm::BlockLayout& b_;
@@ -102,7 +118,11 @@ class ServingNode {
   std::unique_ptr<BackupWorker> backup_;
   std::vector<shm::BatchBuilder> fwd_;          // per peer: records to forward
   std::vector<std::vector<uint32_t>> fwd_idx_;  // per peer: their batch positions
-  std::vector<uint32_t> parts_;                 // partition of each record of a batch
+  struct BatchKey {
+    std::string_view key;  // into the batch being applied
+    uint32_t partition;
+  };
+  std::vector<BatchKey> batch_keys_;  // every record of the batch being applied
 };
 
 // Entry point of a forked serving-node process.
