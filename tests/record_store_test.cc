@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <thread>
 
 #include "node/record_store.h"
@@ -67,6 +68,35 @@ TEST_F(RecordStoreTest, MemoryCapRefusesWritesAsFull) {
             RecordStore::Apply::kFull);
   EXPECT_FALSE(capped.get(0, "b").has_value());
   EXPECT_EQ(capped.records(), 1u);
+}
+
+TEST_F(RecordStoreTest, KeysOfEveryLengthKeepTheirBytes) {
+  // Keys live in the value's blob: every length up to the 1 KiB limit, zero
+  // bytes included, must come back whole from get, for_each and a snapshot,
+  // also after an overwrite and after a refused insert left no slot behind.
+  std::map<std::string, std::string> want;
+  for (size_t len : {1, 15, 16, 17, 100, 1024}) {
+    std::string k(len, 'k');
+    k[len / 2] = '\0';
+    k.back() = char('0' + len % 10);
+    want[k] = "v" + std::to_string(len);
+    ASSERT_EQ(Put(k, "old", 1), RecordStore::Apply::kApplied);
+    ASSERT_EQ(Put(k, want[k], 2), RecordStore::Apply::kApplied);
+  }
+  RecordStore capped(1, 2000);
+  const std::string big(1024, 'b');
+  EXPECT_EQ(capped.apply(0, big, std::string(1500, 'x'), 1, 1, false, shm::Policy::kNewer, nullptr),
+            RecordStore::Apply::kFull);
+  EXPECT_EQ(capped.apply(0, big, "fits", 1, 1, false, shm::Policy::kNewer, nullptr), RecordStore::Apply::kApplied);
+  EXPECT_EQ(capped.get(0, big)->value, "fits");
+  EXPECT_EQ(capped.records(), 1u);
+
+  for (const auto& [k, v] : want) EXPECT_EQ(Value(k), v) << k.size();
+  std::map<std::string, std::string> seen;
+  store_.for_each(0, [&](std::string_view k, const RecordRef& r) { seen[std::string(k)] = std::string(r.value); });
+  EXPECT_EQ(seen, want);
+  store_.begin_snapshot();
+  EXPECT_EQ(Snapshot(), want);
 }
 
 TEST_F(RecordStoreTest, SnapshotSeesTheStateAtItsInstant) {
