@@ -47,7 +47,6 @@ RecordStore::Apply RecordStore::store_locked(Shard& s, Map::iterator it, bool in
   const uint64_t seq = add(write_seq_, 1);
   if (inserted) {
     add(records_, 1);
-    add(key_bytes_, key.size());
   } else if (snapshot_pinned_.load(std::memory_order_acquire) &&
              it->seq <= snapshot_seq_.load(std::memory_order_relaxed)) {
     // The old value is what the node held at the snapshot instant.

@@ -75,7 +75,6 @@ class RecordStore {
   void for_each(uint32_t partition, const std::function<void(std::string_view, const RecordRef&)>& fn) const;
 
   uint64_t records() const { return records_.load(std::memory_order_relaxed); }
-  uint64_t key_bytes() const { return key_bytes_.load(std::memory_order_relaxed); }
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
   uint32_t partitions() const { return uint32_t(shards_.size()); }
 
@@ -137,7 +136,6 @@ class RecordStore {
   std::vector<std::unique_ptr<Shard>> shards_;
   const uint64_t memory_cap_;
   std::atomic<uint64_t> records_{0};
-  std::atomic<uint64_t> key_bytes_{0};
   std::atomic<uint64_t> bytes_{0};
   std::atomic<uint64_t> write_seq_{0};
   std::atomic<bool> snapshot_active_{false};  // copying: set old values aside
