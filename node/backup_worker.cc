@@ -150,6 +150,7 @@ void BackupWorker::poll() {
         }
         // The snapshot instant: taken here, on the thread that applies
         // writes, between two requests. step() then copies the partitions.
+        take_spent_snapshot();
         store_.begin_snapshot();
         capture_ = std::make_unique<Capture>(Capture{i, sid, 0, mono_ns(), SnapshotRecords{}});
         // Room for what the node holds plus keys that arrive while copying:
@@ -183,7 +184,28 @@ void BackupWorker::fail_entry(int slot, uint64_t sid, const std::string& why) {
   busy_.store(false);
 }
 
+void BackupWorker::take_spent_snapshot() {
+  if (!snapshot_spent_.load(std::memory_order_acquire)) return;
+  snapshot_spent_.store(false, std::memory_order_relaxed);
+  std::vector<BlobRef> released = store_.release_snapshot();
+  for (BlobRef& b : spent_kept_) released.push_back(std::move(b));
+  spent_kept_.clear();
+  if (to_drop_.empty()) to_drop_.swap(released);
+  else for (BlobRef& b : released) to_drop_.push_back(std::move(b));
+}
+
+void BackupWorker::drop_some() {
+  const uint64_t until = mono_ns() + kCaptureSliceNs;
+  while (!to_drop_.empty()) {
+    for (int i = 0; i < 256 && !to_drop_.empty(); ++i) to_drop_.pop_back();
+    if (mono_ns() >= until) return;
+  }
+  std::vector<BlobRef>().swap(to_drop_);
+}
+
 void BackupWorker::step() {
+  take_spent_snapshot();
+  if (!to_drop_.empty()) drop_some();
   if (!capture_) return;
   // Copy partitions for at most kCaptureSliceNs, then let requests in: no
   // write waits longer than one slice, and no thread competes for a lock.
@@ -203,10 +225,12 @@ void BackupWorker::write_and_send(std::unique_ptr<Capture> c) {
   // do not stall behind them.
   shm::run_as_background();
   Status st = write_local_copy(*c);
-  // The snapshot is spent: the store may free what it pointed at.
+  // The snapshot is spent: the request loop releases it and drops what it
+  // kept alive.
   c->snap.free_gradually();
+  spent_kept_ = std::move(c->snap.kept);
   c.reset();
-  store_.release_snapshot();
+  snapshot_spent_.store(true, std::memory_order_release);
   if (!st) return fail_entry(slot, sid, "writing the local copy failed: " + st.message());
   if (failpoint(kFpSnapshotEnd)) return fail_entry(slot, sid, "snapshot failed (failpoint)");
   resend(slot, sid);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "node/record_store.h"
 #include "shm/block.h"
@@ -31,7 +32,8 @@ class BackupWorker {
   // re-sends after failover, cleans up finished schedules.
   void poll();
   // Called from the request loop between requests: copies the next slice of
-  // partitions of a snapshot in progress.
+  // partitions of a snapshot in progress, and drops a slice of the values a
+  // spent snapshot held on to.
   void step();
   bool capturing() const { return capture_ != nullptr; }
   void stop();
@@ -47,6 +49,11 @@ class BackupWorker {
   };
 
   void write_and_send(std::unique_ptr<Capture> c);
+  // On the request loop: once the worker has written the copy, releases
+  // the snapshot and queues the values it kept alive for dropping.
+  void take_spent_snapshot();
+  // On the request loop: drops queued values for at most a slice.
+  void drop_some();
   // Sorts the snapshot and writes it to the node's own path.
   Status write_local_copy(Capture& c);
   void resend(int slot, uint64_t schedule_id);
@@ -59,6 +66,13 @@ class BackupWorker {
   std::thread worker_;
   std::unique_ptr<Capture> capture_;
   std::atomic<bool> busy_{false};
+  // The worker never frees a record's value: the request loop allocated it,
+  // and a free from another thread takes the allocator's lock, which an
+  // idle-priority thread may hold for as long as it waits for a core. So
+  // the worker hands the spent snapshot's values back here.
+  std::atomic<bool> snapshot_spent_{false};
+  std::vector<BlobRef> spent_kept_;  // written by the worker before snapshot_spent_
+  std::vector<BlobRef> to_drop_;     // request loop only
   uint64_t cleaned_through_ = 0;
 };
 

@@ -164,17 +164,15 @@ void RecordStore::end_snapshot() {
   }
 }
 
-void RecordStore::release_snapshot() {
+std::vector<BlobRef> RecordStore::release_snapshot() {
   snapshot_pinned_.store(false, std::memory_order_release);
-  // A write that saw the pin took its shard's lock first: its retired blob
-  // is in the list by the time this takes the lock.
+  std::vector<BlobRef> released;
   for (auto& sp : shards_) {
-    std::vector<BlobRef> drop;
-    {
-      std::lock_guard lk(sp->mu);
-      drop.swap(sp->retired);
-    }
+    std::lock_guard lk(sp->mu);
+    for (BlobRef& b : sp->retired) released.push_back(std::move(b));
+    sp->retired.clear();
   }
+  return released;
 }
 
 }  // namespace cv::node

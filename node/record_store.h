@@ -86,9 +86,12 @@ class RecordStore {
   void capture(uint32_t partition, SnapshotRecords* out);
   // Ends the copying: writes no longer set old values aside.
   void end_snapshot();
-  // The snapshot's entries are no longer read: frees the values that writes
-  // replaced since the instant. Any thread.
-  void release_snapshot();
+  // The snapshot's entries are no longer read: writes stop setting values
+  // aside, and the values they replaced since the instant are returned for
+  // the caller to drop, a piece at a time if it must (they may be many).
+  // REQUIRES: called from the thread that writes, whose allocator made
+  // them: a free from another thread would take that allocator's lock.
+  std::vector<BlobRef> release_snapshot();
 
  private:
   // A table slot: 16 bytes, the key being in the blob. Fields are mutable

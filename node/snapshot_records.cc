@@ -112,7 +112,6 @@ void SnapshotRecords::free_gradually() {
   static_assert(std::is_trivially_destructible_v<Entry>, "entries are dropped without destructors");
   drop_pages_gradually(entries.data(), entries.capacity() * sizeof(Entry));
   std::vector<Entry>().swap(entries);
-  kept.clear();
 }
 
 void SnapshotRecords::sort() {

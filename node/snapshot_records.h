@@ -48,9 +48,9 @@ struct SnapshotRecords {
   // Sorts entries by key, on the calling thread: every node sorts its own
   // copy at the same time, so the nodes already use the cores together.
   void sort();
-  // Frees the entries a piece at a time: returning tens of
-  // MiB in one system call holds a core for over 10 ms, which the kernel
-  // does not preempt.
+  // Frees the entries a piece at a time: returning tens of MiB in one
+  // system call holds a core for over 10 ms, which the kernel does not
+  // preempt. Leaves `kept` to its owner: those blobs are the store's.
   void free_gradually();
 };
 

@@ -18,7 +18,7 @@ void RobustMutex::init() {
   pthread_mutexattr_destroy(&attr);
 }
 
-LockGuard::LockGuard(RobustMutex& m, uint64_t timeout_ms) : m_(m) {
+LockGuard::LockGuard(RobustMutex& m, uint64_t timeout_ms) : foreground_(), m_(m) {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
   ts.tv_sec += time_t(timeout_ms / 1000);

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "shm/background_thread.h"
+
 namespace cv::shm {
 
 // Placed inside a shared mapping. Initialise once, by the creator of the
@@ -26,7 +28,9 @@ enum class LockResult {
 
 // Locks in the constructor with a deadline on CLOCK_MONOTONIC; unlocks in the
 // destructor. Check locked() (or result()) before touching the state.
-// Not thread-safe itself; one guard per critical section.
+// Not thread-safe itself; one guard per critical section. A background
+// thread waits for and holds the lock under the normal policy, so that a
+// request loop never waits behind an idle-priority holder.
 class LockGuard {
  public:
   LockGuard(RobustMutex& m, uint64_t timeout_ms);
@@ -39,6 +43,7 @@ class LockGuard {
   LockResult result() const { return result_; }
 
  private:
+  ForegroundScope foreground_;  // made before locking, ended after unlocking
   RobustMutex& m_;
   LockResult result_;
 };

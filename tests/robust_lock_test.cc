@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <thread>
 
 #include "shm/robust_mutex.h"
 
@@ -54,6 +55,29 @@ TEST_F(RobustLockTest, LocksAndUnlocks) {
   }
   LockGuard again(*mutex_, 100);
   EXPECT_TRUE(again.locked());
+}
+
+TEST_F(RobustLockTest, BackgroundThreadHoldsTheLockAtNormalPriority) {
+  // An idle-priority holder would keep request loops waiting for as long as
+  // it waits for a core: while it holds the lock it runs as they do.
+  int during = -1, after = -1, plain = -1;
+  std::thread t([&] {
+    ASSERT_TRUE(run_as_background());
+    {
+      LockGuard g(*mutex_, 100);
+      ASSERT_TRUE(g.locked());
+      during = sched_getscheduler(0);
+    }
+    after = sched_getscheduler(0);
+  });
+  t.join();
+  {
+    LockGuard g(*mutex_, 100);
+    plain = sched_getscheduler(0);
+  }
+  EXPECT_EQ(during, SCHED_OTHER);
+  EXPECT_EQ(after, SCHED_IDLE);
+  EXPECT_EQ(plain, SCHED_OTHER);
 }
 
 TEST_F(RobustLockTest, HolderKilledWithSigkillIsRecoveredWithinASecond) {
