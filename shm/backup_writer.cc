@@ -21,6 +21,10 @@ constexpr size_t kWriteBufferBytes = 256u << 10;
 // With write_back_early(), the disk is handed this much at a time: large
 // requests keep it at full speed.
 constexpr uint64_t kWriteBackBytes = 4u << 20;
+// ... and the writer waits while more than this is handed over and not yet
+// on the disk: it then moves at the disk's pace, so the final fsync waits
+// for little, dirty memory stays bounded, and progress stays steady.
+constexpr uint64_t kWriteBackLagBytes = 64u << 20;
 constexpr size_t kBufferCapacity = kWriteBufferBytes + kBlockHeaderSize + kMaxBlockPayload;
 
 // One wrapper per system call, each naming the call and the path.
@@ -206,6 +210,9 @@ Status BackupWriter::flush() {
   if (write_back_early_ && (flushed_ + used_) / kWriteBackBytes != flushed_ / kWriteBackBytes) {
     const uint64_t from = flushed_ / kWriteBackBytes * kWriteBackBytes;
     ::sync_file_range(fd_, off64_t(from), off64_t(flushed_ + used_ - from), SYNC_FILE_RANGE_WRITE);
+    if (from >= kWriteBackLagBytes)
+      ::sync_file_range(fd_, off64_t(from - kWriteBackLagBytes), off64_t(kWriteBackBytes),
+                        SYNC_FILE_RANGE_WAIT_BEFORE);
   }
   flushed_ += used_;
   used_ = 0;
