@@ -126,7 +126,7 @@ void BM_Consolidate(benchmark::State& state) {
     verify_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     cv::target::ConsolidationResult res;
     cv::fmt::FileHeaderInfo info;
-    cv::target::consolidate(copies, info, scratch() + "/merged.cvb", nullptr, &res);
+    cv::target::consolidate(copies, info, scratch() + "/merged.cvb", nullptr, {}, &res);
     merge_s += double(res.merge_ns) / 1e9;
     write_s += double(res.write_ns) / 1e9;
   }

@@ -33,6 +33,11 @@ constexpr uint64_t kStopGraceMs = 5000;
 // long is fenced off: killed, marked down, its partitions moved. A node that
 // is alive but stuck would otherwise hold its partitions hostage.
 constexpr uint64_t kHeartbeatTimeoutMs = 5000;
+// The same for a target, whose loop also stamps as a consolidation makes
+// progress; its longest silent steps (verifying a large copy, removing
+// spent copies) get more room. A target that is alive but stuck would hold
+// the backup forever; once it is killed, the copies go to another target.
+constexpr uint64_t kTargetHeartbeatTimeoutMs = 10000;
 std::atomic<bool> g_stop{false};
 void on_term(int) { g_stop.store(true); }
 
@@ -162,11 +167,12 @@ bool reap(shm::Block& block, std::vector<Child>& children) {
 void fence_silent_nodes(shm::Block& block, std::vector<Child>& children) {
   const uint64_t now = mono_ns();
   for (auto& c : children) {
-    if (c.pid <= 0 || c.slot >= shm::kMaxServingNodes) continue;
+    if (c.pid <= 0) continue;
     shm::NodeSlot& slot = block.layout().nodes[c.slot];
     if (shm::NodeState(slot.state.load()) != shm::NodeState::kUp) continue;
+    const uint64_t timeout_ms = c.slot < shm::kMaxServingNodes ? kHeartbeatTimeoutMs : kTargetHeartbeatTimeoutMs;
     const uint64_t beat = slot.heartbeat_ns.load();
-    if (beat == 0 || now < beat || now - beat < kHeartbeatTimeoutMs * 1'000'000ull) continue;
+    if (beat == 0 || now < beat || now - beat < timeout_ms * 1'000'000ull) continue;
     spdlog::error("{} (pid {}) has not stamped its heartbeat for {} ms; killing it", c.name, c.pid,
                   (now - beat) / 1'000'000);
     kill(c.pid, SIGKILL);

@@ -70,6 +70,7 @@ Status copy_through_mapping(const std::string& src, const std::string& dst) {
     size_t done = 0;
     while (done < len) {
       sched_yield();  // between system calls: see shm/background_thread.h
+      shm::report_progress();
       ssize_t n = pwrite(fd, static_cast<const char*>(map) + done, std::min(kCopyChunkBytes, len - done),
                          off_t(off + done));
       if (n < 0 && errno == EINTR) continue;
@@ -142,6 +143,7 @@ void BackupWorker::poll() {
       stop();
       busy_.store(true);
       if (first) {
+        e.progress_ns.store(mono_ns(), std::memory_order_relaxed);
         e.state.store(uint32_t(shm::EntryState::kSnapshotting));
         block_.notify_change();
         if (failpoint(kFpSnapshotStart)) {
@@ -181,6 +183,7 @@ void BackupWorker::fail_entry(int slot, uint64_t sid, const std::string& why) {
   shm::ScheduleLock g(b_);
   if (s.id == sid) s.entries[id_].state.store(uint32_t(shm::EntryState::kFailed));
   block_.notify_change();
+  shm::progress_stamp = nullptr;
   busy_.store(false);
 }
 
@@ -209,7 +212,9 @@ void BackupWorker::step() {
   if (!capture_) return;
   // Copy partitions for at most kCaptureSliceNs, then let requests in: no
   // write waits longer than one slice, and no thread competes for a lock.
-  const uint64_t until = mono_ns() + kCaptureSliceNs;
+  const uint64_t now = mono_ns();
+  b_.schedules[capture_->slot].entries[id_].progress_ns.store(now, std::memory_order_relaxed);
+  const uint64_t until = now + kCaptureSliceNs;
   while (capture_->next_partition < store_.partitions() && mono_ns() < until)
     store_.capture(capture_->next_partition++, &capture_->snap);
   if (capture_->next_partition < store_.partitions()) return;
@@ -222,8 +227,9 @@ void BackupWorker::write_and_send(std::unique_ptr<Capture> c) {
   const int slot = c->slot;
   const uint64_t sid = c->schedule_id;
   // Sorting, writing and sending yield to the request loop so that writes
-  // do not stall behind them.
+  // do not stall behind them, and show the target they are moving.
   shm::run_as_background();
+  shm::progress_stamp = &b_.schedules[slot].entries[id_].progress_ns;
   Status st = write_local_copy(*c);
   // The snapshot is spent: the request loop releases it and drops what it
   // kept alive.
@@ -278,6 +284,8 @@ void BackupWorker::resend(int slot, uint64_t sid) {
   shm::run_as_background();
   shm::ScheduleSlot& s = b_.schedules[slot];
   shm::ScheduleEntry& e = s.entries[id_];
+  shm::progress_stamp = &e.progress_ns;
+  shm::report_progress();
   const std::string path = shm::local_copy_path(b_, id_, sid);
   std::error_code size_ec;
   const uint64_t copy_size = std::filesystem::file_size(path, size_ec);
@@ -348,6 +356,7 @@ void BackupWorker::resend(int slot, uint64_t sid) {
     block_.notify_change();
   }
   failpoint(kFpSendEnd);
+  shm::progress_stamp = nullptr;
   busy_.store(false);
 }
 

@@ -4,11 +4,13 @@
 // woken next to a busy background thread often waited for the next
 // scheduler tick (4 ms) before it ran, and a write crosses two or three
 // processes. So background loops also call background_yield_point() often;
-// every half millisecond of running it hands the core to whoever waits.
+// every half millisecond of running it hands the core to whoever waits,
+// and reports that the work goes on.
 #pragma once
 
 #include <sched.h>
 
+#include <atomic>
 #include <cstdint>
 
 #include "shm/clock.h"
@@ -16,6 +18,15 @@
 namespace cv::shm {
 
 inline constexpr uint64_t kBackgroundRunNs = 500'000;
+
+// The shared-memory stamp the calling thread's work reports its progress
+// to (see ScheduleEntry::progress_ns), or null.
+inline thread_local std::atomic<uint64_t>* progress_stamp = nullptr;
+
+// Stamps the clock into the calling thread's progress stamp, if it has one.
+inline void report_progress(uint64_t now = mono_ns()) {
+  if (progress_stamp != nullptr) progress_stamp->store(now, std::memory_order_relaxed);
+}
 
 // Cheap enough to call once per record: a counter, and a clock read every
 // 256 calls.
@@ -26,6 +37,7 @@ inline void background_yield_point() {
   const uint64_t now = mono_ns();
   if (now - since < kBackgroundRunNs) return;
   since = now;
+  report_progress(now);
   sched_yield();
 }
 

@@ -15,7 +15,7 @@
 namespace cv::shm {
 
 inline constexpr uint64_t kBlockMagic = 0x314b434f4c425643ull;  // "CVBLOCK1"
-inline constexpr uint32_t kBlockVersion = 1;
+inline constexpr uint32_t kBlockVersion = 2;
 
 inline constexpr int kMaxServingNodes = 32;
 inline constexpr int kMaxTargets = 8;
@@ -135,7 +135,16 @@ struct ScheduleEntry {
   uint64_t bytes;
   uint64_t snapshot_ns;         // duration of the hot backup
   uint64_t transfer_ns;         // duration of the send
+  // CLOCK_MONOTONIC of the node's last sign of work on its copy: set when
+  // the schedule is enabled or fails over, stamped as the node copies,
+  // sorts, writes and sends. The target gives up on a copy whose stamp goes
+  // stale (kEntryStallMs), so a node stuck mid-backup cannot hold it.
+  std::atomic<uint64_t> progress_ns;
 };
+
+// How long a node may show no progress on its copy before the target
+// leaves the copy out (the other replicas then have to cover it).
+inline constexpr uint64_t kEntryStallMs = 10000;
 
 struct ScheduleSlot {
   uint64_t id;                       // 0 = free slot
@@ -208,7 +217,7 @@ static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(sizeof(std::atomic<uint64_t>) == 8 && sizeof(std::atomic<uint32_t>) == 4);
 static_assert(sizeof(NodeSlot) == 80);
-static_assert(sizeof(ScheduleEntry) == 48);
+static_assert(sizeof(ScheduleEntry) == 56);
 static_assert(sizeof(MailboxHeader) % 64 == 0);
 static_assert(kMaxMessageBytes > (1u << 20) + 4096, "a 1 MiB value must fit one message");
 

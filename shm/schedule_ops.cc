@@ -145,6 +145,11 @@ void fail_schedule_locked(ScheduleSlot& s, const std::string& why) {
   s.state.store(uint32_t(ScheduleState::kFailed));
 }
 
+void restart_progress_clocks_locked(ScheduleSlot& s) {
+  const uint64_t now = mono_ns();
+  for (uint32_t n = 0; n < s.nodes; ++n) s.entries[n].progress_ns.store(now, std::memory_order_relaxed);
+}
+
 void fail_over_locked(BlockLayout& b, ScheduleSlot& s, Code reason, const std::string& why) {
   const uint32_t from = s.target;
   if (reason == Code::kFull) s.full_targets_mask |= 1u << from;
@@ -158,6 +163,7 @@ void fail_over_locked(BlockLayout& b, ScheduleSlot& s, Code reason, const std::s
     if (t == from || (s.full_targets_mask >> t) & 1u || !target_up(b, int(t))) continue;
     s.target = t;
     ++s.round;
+    restart_progress_clocks_locked(s);
     // A consolidation that had started elsewhere is redone by the new target.
     if (ScheduleState(s.state.load()) == ScheduleState::kCopyCompleted) s.state.store(uint32_t(ScheduleState::kEnable));
     return;

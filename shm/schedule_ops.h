@@ -53,5 +53,9 @@ Status create_schedule(Block& block, const std::string& out_dir, int requester, 
 void fail_over_locked(BlockLayout& b, ScheduleSlot& s, Code reason, const std::string& why);
 // REQUIRES: the block lock is held. Ends the schedule as failed with a reason.
 void fail_schedule_locked(ScheduleSlot& s, const std::string& why);
+// REQUIRES: the block lock is held. Every node's copy is wanted from now
+// on (the schedule was enabled, or failed over): their progress clocks
+// start again.
+void restart_progress_clocks_locked(ScheduleSlot& s);
 
 }  // namespace cv::shm

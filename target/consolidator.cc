@@ -20,6 +20,8 @@ namespace {
 // Key ranges per thread: many small ranges keep both cores busy when ranges
 // differ in size and keep each range's merged records small.
 constexpr size_t kRangesPerThread = 32;
+// Records written between two calls of the progress hook.
+constexpr uint64_t kProgressRecords = 4096;
 
 // True if a should replace b as the surviving version of one key.
 bool wins(const fmt::RecordView& a, const fmt::RecordView& b) {
@@ -117,7 +119,8 @@ Status open_copies(const std::vector<std::string>& paths, const std::vector<uint
 }
 
 Status consolidate(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies, const fmt::FileHeaderInfo& info,
-                   const std::string& final_path, bool (*before_rename)(), ConsolidationResult* result) {
+                   const std::string& final_path, bool (*before_rename)(), const std::function<void()>& progress,
+                   ConsolidationResult* result) {
   const uint64_t t0 = mono_ns();
   for (const auto& c : copies) result->input_bytes += c->size();
   std::unique_ptr<fmt::BackupWriter> w;
@@ -136,6 +139,15 @@ Status consolidate(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies
   const size_t ranges = splitters.size() + 1;
   size_t next = 0;
   Status st = Status::ok();
+  // The last stage, in key order: appends a merged range to the file.
+  auto write_range = [&](const std::vector<fmt::RecordView>& recs) {
+    for (const auto& rec : recs) {
+      shm::background_yield_point();
+      if (!st) return;
+      st = w->add(rec);
+      if (progress && w->records() % kProgressRecords == 0) progress();
+    }
+  };
   tbb::parallel_pipeline(
       threads * 2,
       tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order,
@@ -154,14 +166,7 @@ Status consolidate(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies
                             i < splitters.size() ? splitters[i] : std::string_view(), i < splitters.size(), &out);
                 return out;
               }) &
-          tbb::make_filter<std::vector<fmt::RecordView>, void>(tbb::filter_mode::serial_in_order,
-                                                               [&](const std::vector<fmt::RecordView>& recs) {
-                                                                 for (const auto& rec : recs) {
-                                                                   shm::background_yield_point();
-                                                                   if (!st) return;
-                                                                   st = w->add(rec);
-                                                                 }
-                                                               }));
+          tbb::make_filter<std::vector<fmt::RecordView>, void>(tbb::filter_mode::serial_in_order, write_range));
   if (!st) return st;
   const uint64_t t1 = mono_ns();
   result->merge_ns = t1 - t0;

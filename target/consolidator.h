@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,8 +38,10 @@ Status open_copies(const std::vector<std::string>& paths, const std::vector<uint
 // Merges the copies into final_path (temp, fsync, rename, fsync dir). Called
 // with the copies already verified. `before_rename` runs just before the file
 // is made durable under its final name (a failpoint hook); returning false
-// abandons the file.
+// abandons the file. `progress` is called every few thousand records
+// written, so a watcher can tell a long consolidation from a stuck one.
 Status consolidate(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies, const fmt::FileHeaderInfo& info,
-                   const std::string& final_path, bool (*before_rename)(), ConsolidationResult* result);
+                   const std::string& final_path, bool (*before_rename)(), const std::function<void()>& progress,
+                   ConsolidationResult* result);
 
 }  // namespace cv::target

@@ -36,6 +36,10 @@ ScheduleDriver::ScheduleDriver(shm::Block& block, int target_index)
   std::filesystem::create_directories(shm::target_dir(b_, t_), ec);
 }
 
+void ScheduleDriver::beat() {
+  b_.nodes[shm::kFirstTargetMailbox + t_].heartbeat_ns.store(mono_ns(), std::memory_order_relaxed);
+}
+
 void ScheduleDriver::poll() {
   for (int i = 0; i < shm::kMaxSchedules; ++i) {
     shm::ScheduleSlot& s = b_.schedules[i];
@@ -61,6 +65,7 @@ void ScheduleDriver::enable(shm::ScheduleSlot& s) {
     if (failpoint(kFpScheduleEnable)) {
       shm::fail_schedule_locked(s, "target" + std::to_string(t_) + " could not enable the schedule (failpoint)");
     } else {
+      shm::restart_progress_clocks_locked(s);
       s.state.store(uint32_t(shm::ScheduleState::kEnable));
     }
   }
@@ -76,15 +81,22 @@ void ScheduleDriver::check_copies(shm::ScheduleSlot& s) {
   shm::ScheduleLock g(b_);
   if (!g.locked() || shm::ScheduleState(s.state.load()) != shm::ScheduleState::kEnable) return;
   bool all_done = true;
+  const uint64_t now = mono_ns();
   for (uint32_t n = 0; n < s.nodes; ++n) {
     shm::ScheduleEntry& e = s.entries[n];
     auto es = shm::EntryState(e.state.load());
     const bool here = es == shm::EntryState::kSent && e.send_round == s.round;
     const bool dead = shm::NodeState(b_.nodes[n].state.load()) == shm::NodeState::kDown;
-    if (!here && es != shm::EntryState::kFailed && dead) {
+    const uint64_t last = e.progress_ns.load(std::memory_order_relaxed);
+    const bool stuck = last != 0 && now > last && now - last > shm::kEntryStallMs * 1'000'000ull;
+    if (!here && es != shm::EntryState::kFailed && (dead || stuck)) {
       e.state.store(uint32_t(shm::EntryState::kFailed));
       es = shm::EntryState::kFailed;
-      spdlog::warn("target {}: backup {}: node{} died before its copy arrived", t_, s.id, n);
+      if (dead)
+        spdlog::warn("target {}: backup {}: node{} died before its copy arrived", t_, s.id, n);
+      else
+        spdlog::warn("target {}: backup {}: node{} made no progress on its copy for {} ms; leaving it out", t_,
+                     s.id, n, (now - last) / 1'000'000);
     }
     if (!here && es != shm::EntryState::kFailed) all_done = false;
   }
@@ -141,6 +153,7 @@ void ScheduleDriver::verify_arrivals(shm::ScheduleSlot& s) {
     ArrivedCopy c{sid, round, a.records, nullptr, Status::ok()};
     c.status = open_copy(shm::incoming_copy_path(b_, t_, sid, a.node), a.records, &c.reader);
     arrived_[a.node] = std::move(c);
+    beat();
   }
 }
 
@@ -164,6 +177,7 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
   std::vector<std::unique_ptr<fmt::BackupReader>> copies;
   Status st = failpoint(kFpTargetReceive) ? Status::corrupt("copy check failed (failpoint)", 0) : Status::ok();
   if (st) st = take_verified_copies(sid, round, nodes, expected, &copies);
+  beat();
   const uint64_t verified = mono_ns();
   ConsolidationResult res;
   const std::string file = std::string(s.out_dir) + "/" + shm::backup_file_name(sid);
@@ -177,7 +191,7 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
     info.source_replicas = s.replicas;
     info.source_partitions = s.partitions;
     info.created_ns = s.created_ns;
-    st = consolidate(copies, info, file, rename_failpoint, &res);
+    st = consolidate(copies, info, file, rename_failpoint, [this] { beat(); }, &res);
     res.verify_ns = verified - t0;
   }
   if (st && failpoint(kFpConsolidateEnd)) st = Status::io_error("consolidation failed (failpoint)");
@@ -252,6 +266,8 @@ void ScheduleDriver::cleanup(shm::ScheduleSlot& s) {
   uint64_t freed = 0;
   for (const auto& f : std::filesystem::directory_iterator(shm::incoming_dir(b_, t_, s.id), ec)) {
     freed += f.file_size(ec);
+    std::filesystem::remove(f.path(), ec);  // one at a time: a large file takes a while
+    beat();
   }
   std::filesystem::remove_all(shm::incoming_dir(b_, t_, s.id), ec);
   auto& used = b_.nodes[shm::kFirstTargetMailbox + t_].used_bytes;

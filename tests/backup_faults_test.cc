@@ -158,6 +158,48 @@ INSTANTIATE_TEST_SUITE_P(
                       TargetKill{"WhileConsolidating", "consolidate.start@target0=delay(4000)", "copy completed"}),
     [](const auto& info) { return std::string(info.param.name); });
 
+// A target that is alive but stuck (here: hung at the start of its
+// consolidation) stops stamping its heartbeat: the launcher fences it, and
+// another target finishes the backup.
+TEST(BackupFaultsTest, HungTargetIsFencedAndAnotherTargetFinishes) {
+  TestCluster c("bfh");
+  Up(c, {"--nodes", "3", "--replicas", "2", "--targets", "2"},
+     {"CACHEVAULT_FAILPOINTS=consolidate.start@target0=hang"});
+  ASSERT_EQ(c.cli({"load", "--records", "5000", "--value-size", "60"}).rc, 0);
+  RecordMap before = Scan(c);
+  SpawnedBackup b = SpawnBackup(c);
+  const int rc = b.Wait(120);
+  ASSERT_EQ(rc, 0) << "backup with target0 hung: " << b.Err() << "\n" << LogTail(c, "launcher");
+  nlohmann::json j = b.Json();
+  EXPECT_EQ(j["state"], "consolidation completed");
+  EXPECT_GE(j.value("failovers", 0), 1) << j.dump();
+  EXPECT_EQ(j.value("target", 99), 1) << j.dump();
+  EXPECT_TRUE(c.wait_state("target", 0, "down"));
+  const std::string file = j["file"].get<std::string>();
+  EXPECT_EQ(run_cli({"verify", file}).rc, 0);
+  EXPECT_EQ(diff_records(before, Inspect(file), "scan", "backup file"), "");
+}
+
+// A serving node whose backup thread is stuck (hung as it starts sending)
+// while its request loop still answers: the target leaves its copy out once
+// it shows no progress, and the other replicas cover its partitions.
+TEST(BackupFaultsTest, NodeStuckMidBackupIsLeftOutAndReplicasCoverIt) {
+  TestCluster c("bfs");
+  Up(c, {"--nodes", "3", "--replicas", "2", "--targets", "2"}, {"CACHEVAULT_FAILPOINTS=send.start@node1=hang"});
+  ASSERT_EQ(c.cli({"load", "--records", "5000", "--value-size", "60"}).rc, 0);
+  RecordMap before = Scan(c);
+  SpawnedBackup b = SpawnBackup(c);
+  const int rc = b.Wait(120);
+  ASSERT_EQ(rc, 0) << "backup with node1 stuck: " << b.Err() << "\n" << LogTail(c, "target0");
+  nlohmann::json j = b.Json();
+  EXPECT_EQ(j["state"], "consolidation completed");
+  ASSERT_TRUE(j["nodes"].is_array()) << j.dump();
+  EXPECT_EQ(j["nodes"][1].value("state", ""), "failed") << j.dump();
+  const std::string file = j["file"].get<std::string>();
+  EXPECT_EQ(run_cli({"verify", file}).rc, 0);
+  EXPECT_EQ(diff_records(before, Inspect(file), "scan", "backup file"), "");
+}
+
 // ---------------------------------------------------------------------------
 // Quotas.
 

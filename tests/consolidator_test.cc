@@ -65,7 +65,7 @@ class ConsolidatorTest : public ::testing::Test {
     fmt::FileHeaderInfo info;
     ConsolidationResult res;
     const std::string out = dir_ + "/merged.cvb";
-    EXPECT_TRUE(consolidate(readers, info, out, nullptr, &res));
+    EXPECT_TRUE(consolidate(readers, info, out, nullptr, {}, &res));
     std::unique_ptr<fmt::BackupReader> merged;
     EXPECT_TRUE(fmt::BackupReader::open(out, &merged));
     EXPECT_TRUE(merged->verify_all());
