@@ -21,6 +21,7 @@
 #include "shm/clock.h"
 #include "shm/failpoints.h"
 #include "shm/logging.h"
+#include "shm/proc_state.h"
 #include "shm/table_access.h"
 
 namespace cv::launcher {
@@ -173,6 +174,9 @@ void fence_silent_nodes(shm::Block& block, std::vector<Child>& children) {
     const uint64_t timeout_ms = c.slot < shm::kMaxServingNodes ? kHeartbeatTimeoutMs : kTargetHeartbeatTimeoutMs;
     const uint64_t beat = slot.heartbeat_ns.load();
     if (beat == 0 || now < beat || now - beat < timeout_ms * 1'000'000ull) continue;
+    // A target consolidates at idle priority: on a saturated machine it may
+    // wait long for a core. Runnable is slow, not stuck.
+    if (c.slot >= shm::kMaxServingNodes && shm::any_thread_runnable(c.pid)) continue;
     spdlog::error("{} (pid {}) has not stamped its heartbeat for {} ms; killing it", c.name, c.pid,
                   (now - beat) / 1'000'000);
     kill(c.pid, SIGKILL);

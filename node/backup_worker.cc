@@ -14,6 +14,7 @@
 #include "shm/backup_writer.h"
 #include "shm/clock.h"
 #include "shm/failpoints.h"
+#include "shm/proc_state.h"
 #include "shm/schedule_ops.h"
 
 namespace cv::node {
@@ -183,8 +184,28 @@ void BackupWorker::fail_entry(int slot, uint64_t sid, const std::string& why) {
   shm::ScheduleLock g(b_);
   if (s.id == sid) s.entries[id_].state.store(uint32_t(shm::EntryState::kFailed));
   block_.notify_change();
-  shm::progress_stamp = nullptr;
+  stop_reporting_progress();
   busy_.store(false);
+}
+
+void BackupWorker::report_progress_to(int slot) {
+  shm::progress_stamp = &b_.schedules[slot].entries[id_].progress_ns;
+  shm::report_progress();
+  worker_slot_.store(slot);
+  worker_tid_.store(int(gettid()));
+}
+
+void BackupWorker::stop_reporting_progress() {
+  if (shm::progress_stamp == nullptr) return;  // not the worker thread
+  worker_tid_.store(0);
+  shm::progress_stamp = nullptr;
+}
+
+void BackupWorker::vouch_for_worker() {
+  const int tid = worker_tid_.load();
+  const int slot = worker_slot_.load();
+  if (tid == 0 || slot < 0 || shm::thread_state(getpid(), tid) != 'R') return;
+  b_.schedules[slot].entries[id_].progress_ns.store(mono_ns(), std::memory_order_relaxed);
 }
 
 void BackupWorker::take_spent_snapshot() {
@@ -229,7 +250,7 @@ void BackupWorker::write_and_send(std::unique_ptr<Capture> c) {
   // Sorting, writing and sending yield to the request loop so that writes
   // do not stall behind them, and show the target they are moving.
   shm::run_as_background();
-  shm::progress_stamp = &b_.schedules[slot].entries[id_].progress_ns;
+  report_progress_to(slot);
   Status st = write_local_copy(*c);
   // The snapshot is spent: the request loop releases it and drops what it
   // kept alive.
@@ -284,8 +305,7 @@ void BackupWorker::resend(int slot, uint64_t sid) {
   shm::run_as_background();
   shm::ScheduleSlot& s = b_.schedules[slot];
   shm::ScheduleEntry& e = s.entries[id_];
-  shm::progress_stamp = &e.progress_ns;
-  shm::report_progress();
+  report_progress_to(slot);
   const std::string path = shm::local_copy_path(b_, id_, sid);
   std::error_code size_ec;
   const uint64_t copy_size = std::filesystem::file_size(path, size_ec);
@@ -356,7 +376,7 @@ void BackupWorker::resend(int slot, uint64_t sid) {
     block_.notify_change();
   }
   failpoint(kFpSendEnd);
-  shm::progress_stamp = nullptr;
+  stop_reporting_progress();
   busy_.store(false);
 }
 

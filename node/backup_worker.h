@@ -36,6 +36,10 @@ class BackupWorker {
   // spent snapshot held on to.
   void step();
   bool capturing() const { return capture_ != nullptr; }
+  // Called on the request loop's tick. The worker runs at idle priority:
+  // while it is runnable it is waiting for a core, slow but not stuck, so
+  // its copy's progress clock is kept going on its behalf.
+  void vouch_for_worker();
   void stop();
 
  private:
@@ -58,6 +62,9 @@ class BackupWorker {
   Status write_local_copy(Capture& c);
   void resend(int slot, uint64_t schedule_id);
   void fail_entry(int slot, uint64_t schedule_id, const std::string& why);
+  // On the worker thread: its progress goes to this schedule's entry.
+  void report_progress_to(int slot);
+  void stop_reporting_progress();
 
   shm::Block& block_;
   shm::BlockLayout& b_;
@@ -66,6 +73,8 @@ class BackupWorker {
   std::thread worker_;
   std::unique_ptr<Capture> capture_;
   std::atomic<bool> busy_{false};
+  std::atomic<int> worker_tid_{0};    // the worker thread reporting progress, 0 if none
+  std::atomic<int> worker_slot_{-1};  // ... to this schedule slot's entry
   // The worker never frees a record's value: the request loop allocated it,
   // and a free from another thread takes the allocator's lock, which an
   // idle-priority thread may hold for as long as it waits for a core. So

@@ -493,6 +493,7 @@ void ServingNode::tick() {
   }
   expire_pending();
   backup_->poll();
+  backup_->vouch_for_worker();
 }
 
 }  // namespace cv::node

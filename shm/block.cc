@@ -15,6 +15,7 @@
 
 #include "shm/clock.h"
 #include "shm/futex.h"
+#include "shm/proc_state.h"
 
 namespace bip = boost::interprocess;
 
@@ -39,16 +40,8 @@ bool pid_alive(int pid) {
   if (kill(pid, 0) != 0 && errno == ESRCH) return false;
   // A zombie (dead, not yet reaped: where PID 1 does not reap) still answers
   // kill(pid, 0); its state letter in /proc tells.
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  FILE* f = fopen(path, "re");
-  if (!f) return true;
-  char buf[512];
-  size_t n = fread(buf, 1, sizeof buf - 1, f);
-  fclose(f);
-  buf[n] = 0;
-  const char* close_paren = strrchr(buf, ')');
-  return !(close_paren && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X'));
+  const char state = process_state(pid);
+  return state != 'Z' && state != 'X';
 }
 
 std::string launcher_lock_path(const std::string& cluster) { return "/dev/shm/" + segment_name(cluster) + ".lock"; }
