@@ -123,8 +123,8 @@ class RecordStore {
     mutable std::mutex mu;
     Map map;
     Map preimages;  // old values kept for the snapshot, before the copy
-    // Values replaced after the copy that the snapshot points at, freed
-    // by release_snapshot().
+    // Values replaced after the copy that the snapshot points at, handed
+    // back by release_snapshot().
     std::vector<BlobRef> retired;
     uint64_t captured_epoch = 0;
   };

@@ -21,7 +21,7 @@ struct SnapshotRecords {
     // taking the copy reads the table and not the blobs.
     shm::KeyPrefix prefix;
     const RecordBlob* blob;
-    uint64_t key_len;
+    uint64_t key_len;  // beside the prefix, so most comparisons never read the blob
   };
   static_assert(sizeof(Entry) == 32);
   std::vector<Entry> entries;

@@ -20,11 +20,11 @@ class ScheduleDriver {
  public:
   ScheduleDriver(shm::Block& block, int target_index);
   void poll();
-
- private:
   // Stamps the target's heartbeat: called by the loop and as long steps
   // make progress, so the launcher fences only a target that is stuck.
   void beat();
+
+ private:
   void enable(shm::ScheduleSlot& s);
   // Marks copies of dead nodes failed; when every copy is in or failed,
   // checks that each partition is covered and sets `copy completed`.

@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include "shm/clock.h"
 #include "shm/process_start.h"
 #include "target/schedule_driver.h"
 
@@ -17,13 +16,13 @@ int run_target_node(const std::string& cluster, int t) {
   const int slot = shm::kFirstTargetMailbox + t;
   shm::NodeSlot& me = b.nodes[slot];
   ScheduleDriver driver(*block, t);
-  me.heartbeat_ns.store(mono_ns());
+  driver.beat();
   me.state.store(uint32_t(shm::NodeState::kUp));
   block->notify_change();
   spdlog::info("target {} up, pid {}, quota {} bytes", t, getpid(), b.config.target_quota[t]);
   while (!shm::stop_requested().load() && !b.header.shutting_down.load()) {
     const uint32_t seen = b.header.change_seq.load();
-    me.heartbeat_ns.store(mono_ns(), std::memory_order_relaxed);
+    driver.beat();
     driver.poll();
     block->wait_change(seen, 50);
   }
