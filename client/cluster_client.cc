@@ -11,6 +11,9 @@ Status ClusterClient::connect(const std::string& cluster, std::unique_ptr<Cluste
   if (Status s = shm::Block::attach(cluster, &c->block_); !s) return s;
   if (Status s = shm::ClientSlotLease::claim(*c->block_, &c->lease_); !s) return s;
   c->link_ = std::make_unique<shm::PeerLink>(*c->block_, c->lease_->mailbox_index(), c->lease_->generation());
+  // Distinct from every id an earlier owner of the slot used, so that even a
+  // node that does not echo generations cannot hand us its answer.
+  c->next_request_ = (uint64_t(c->lease_->generation()) << 32) | 1;
   c->refresh_table();
   *out = std::move(c);
   return Status::ok();
@@ -51,10 +54,15 @@ Status ClusterClient::send(int node, shm::MsgType type, std::string_view payload
 size_t ClusterClient::poll(const std::function<void(const shm::MsgHeader&, std::string_view)>& fn,
                            uint64_t wait_ns) {
   shm::Mailbox inbox = lease_->inbox();
-  size_t n = inbox.drain(fn);
+  const uint32_t mine = lease_->generation();
+  auto for_me = [&](const shm::MsgHeader& h, std::string_view p) {
+    if (h.to_generation != mine) return;  // meant for an earlier owner of this slot
+    fn(h, p);
+  };
+  size_t n = inbox.drain(for_me);
   if (n == 0 && wait_ns > 0) {
     inbox.wait(wait_ns);
-    n = inbox.drain(fn);
+    n = inbox.drain(for_me);
   }
   return n;
 }

@@ -31,10 +31,13 @@ class ClusterClient {
   // The first live serving node at or after `preferred`, or -1.
   int live_node(int preferred = 0) const;
 
-  // Sends a request; its id is returned through request_id.
+  // Sends a request; its id is returned through request_id. Ids are unique
+  // for the lease: the slot's generation in the high half, a count below.
   Status send(int node, shm::MsgType type, std::string_view payload, uint64_t* request_id,
               uint64_t timeout_ms = 5000);
-  // Hands every reply that arrived to fn; waits up to wait_ns for the first.
+  // Hands every reply that arrived for this lease to fn; waits up to wait_ns
+  // for the first. A reply meant for an earlier owner of the slot (another
+  // generation) is dropped here.
   size_t poll(const std::function<void(const shm::MsgHeader&, std::string_view)>& fn, uint64_t wait_ns);
   // Sends one request and waits for its reply (other replies are dropped).
   // A dead node or no answer in time is an error naming the node.
@@ -46,7 +49,7 @@ class ClusterClient {
   std::unique_ptr<shm::ClientSlotLease> lease_;
   std::unique_ptr<shm::PeerLink> link_;
   shm::TableCopy table_;
-  uint64_t next_request_ = 1;
+  uint64_t next_request_ = 0;  // set from the lease's generation in connect()
   uint64_t alive_checked_ns_ = 0;
   bool alive_ = true;
 };

@@ -270,7 +270,7 @@ void ServingNode::on_replicate(const shm::MsgHeader& h, std::string_view payload
   }
   requests_ += out.count();
   if (failpoint(kFpNodeReply)) return;
-  Status s = link_.send(h.from, MsgType::kReplicateReply, h.request_id, out.finish(), kReplySendTimeoutMs);
+  Status s = link_.reply(h, MsgType::kReplicateReply, out.finish(), kReplySendTimeoutMs);
   if (!s) spdlog::warn("node {}: reply to node {} failed: {}", id_, h.from, s.message());
 }
 
@@ -342,9 +342,8 @@ void ServingNode::reply_write(PendingWrite& op) {
   if (failpoint(op.mode == shm::WriteMode::kKeep ? kFpRestoreStatusReturn : kFpNodeReply)) return;
   BatchBuilder out;
   for (const auto& r : op.results) out.add_result(r);
-  Status s = link_.mailbox(op.client).send2(uint16_t(MsgType::kWriteReply), uint16_t(id_), link_.generation(),
-                                            op.client_request, out.finish(), {},
-                                            Deadline::in_ms(kReplySendTimeoutMs));
+  Status s = link_.reply_to(op.client, op.client_generation, op.client_request, MsgType::kWriteReply, out.finish(),
+                            kReplySendTimeoutMs);
   if (!s) spdlog::warn("node {}: reply to client mailbox {} failed: {}", id_, op.client, s.message());
 }
 
@@ -391,7 +390,7 @@ void ServingNode::on_get(const shm::MsgHeader& h, std::string_view payload) {
     out.add(o, key, rec->value);
   }
   requests_ += out.count();
-  link_.send(h.from, MsgType::kGetReply, h.request_id, out.finish(), kReplySendTimeoutMs);
+  link_.reply(h, MsgType::kGetReply, out.finish(), kReplySendTimeoutMs);
 }
 
 void ServingNode::on_scan(const shm::MsgHeader& h, std::string_view payload) {
@@ -421,7 +420,7 @@ void ServingNode::on_scan(const shm::MsgHeader& h, std::string_view payload) {
     }
   }
   out.set_tag(p >= store_.partitions() ? UINT64_MAX : (uint64_t(p) << 32) | skip);
-  link_.send(h.from, MsgType::kScanReply, h.request_id, out.finish(), kReplySendTimeoutMs);
+  link_.reply(h, MsgType::kScanReply, out.finish(), kReplySendTimeoutMs);
 }
 
 void ServingNode::on_backup_request(const shm::MsgHeader& h, std::string_view payload) {
@@ -432,7 +431,7 @@ void ServingNode::on_backup_request(const shm::MsgHeader& h, std::string_view pa
   message = s.message();
   std::string out(reinterpret_cast<const char*>(&reply), sizeof reply);
   out += message;
-  link_.send(h.from, MsgType::kBackupReply, h.request_id, out, kReplySendTimeoutMs);
+  link_.reply(h, MsgType::kBackupReply, out, kReplySendTimeoutMs);
 }
 
 void ServingNode::presize_for_restore(uint64_t restore_tag, uint64_t expected_records) {

@@ -28,8 +28,11 @@ Status ClientSlotLease::claim(Block& block, std::unique_ptr<ClientSlotLease>* ou
     return Status::busy("all " + std::to_string(kMaxClients) + " client slots of cluster '" + block.cluster() +
                         "' are in use");
   const int mb = kFirstClientMailbox + slot;
-  Mailbox(&b.mailboxes[mb], block.ring(mb)).open_for(me);
-  out->reset(new ClientSlotLease(block, slot, b.mailboxes[mb].generation.load()));
+  Mailbox inbox(&b.mailboxes[mb], block.ring(mb));
+  inbox.open_for(me);  // a new generation: replies to the previous owner are dropped
+  const uint32_t gen = inbox.generation();
+  b.clients[slot].generation.store(gen);
+  out->reset(new ClientSlotLease(block, slot, gen));
   return Status::ok();
 }
 

@@ -221,6 +221,8 @@ bool failpoint(std::string_view name) {
       if (first) announce(name, "error");
       return true;
     case Action::kDelay:
+      // Said before the pause, so that a test can see the step was reached.
+      if (first) announce(name, "delay");
       std::this_thread::sleep_for(
           std::chrono::milliseconds(slot.delay_ms.load(std::memory_order_relaxed)));
       return false;

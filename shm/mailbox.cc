@@ -19,12 +19,12 @@ constexpr int kSpinsBeforeSleep = 64;
 }  // namespace
 
 Status Mailbox::send(uint16_t type, uint16_t from, uint32_t gen, uint64_t request_id, std::string_view payload,
-                     Deadline deadline) {
-  return send2(type, from, gen, request_id, payload, {}, deadline);
+                     Deadline deadline, uint32_t to_gen) {
+  return send2(type, from, gen, request_id, payload, {}, deadline, to_gen);
 }
 
 Status Mailbox::send2(uint16_t type, uint16_t from, uint32_t gen, uint64_t request_id, std::string_view p1,
-                      std::string_view p2, Deadline deadline) {
+                      std::string_view p2, Deadline deadline, uint32_t to_gen) {
   const uint64_t payload = p1.size() + p2.size();
   const uint64_t need = round8(sizeof(MsgHeader) + payload);
   if (need > kMaxMessageBytes) return Status::invalid("message of " + std::to_string(payload) + " bytes is too large");
@@ -53,12 +53,12 @@ Status Mailbox::send2(uint16_t type, uint16_t from, uint32_t gen, uint64_t reque
   if (to_end < need) {
     // A tail too short for a header is skipped by the consumer on its own.
     if (to_end >= sizeof(MsgHeader)) {
-      MsgHeader pad{uint32_t(to_end), kPadType, from, gen, 0, 0};
+      MsgHeader pad{uint32_t(to_end), kPadType, from, gen, 0, 0, 0, 0};
       std::memcpy(ring_ + pos, &pad, sizeof pad);
     }
     pos = 0;
   }
-  MsgHeader mh{uint32_t(need), type, from, gen, uint32_t(payload), request_id};
+  MsgHeader mh{uint32_t(need), type, from, gen, uint32_t(payload), request_id, to_gen, 0};
   std::memcpy(ring_ + pos, &mh, sizeof mh);
   if (!p1.empty()) std::memcpy(ring_ + pos + sizeof mh, p1.data(), p1.size());
   if (!p2.empty()) std::memcpy(ring_ + pos + sizeof mh + p1.size(), p2.data(), p2.size());
@@ -114,11 +114,13 @@ void Mailbox::wake() {
 }
 
 void Mailbox::open_for(int pid) {
-  // Drop unread messages of a previous owner: they were meant for a process
-  // that no longer exists.
+  // A new generation first: a reply to the previous owner sent from now on
+  // carries the old one and is dropped by the new owner. Then drop unread
+  // messages of the previous owner: they were meant for a process that no
+  // longer exists.
+  h_->generation.fetch_add(1, std::memory_order_seq_cst);
   h_->head.store(h_->tail.load(std::memory_order_acquire), std::memory_order_seq_cst);
   h_->consumer_pid.store(pid, std::memory_order_seq_cst);
-  h_->generation.fetch_add(1, std::memory_order_seq_cst);
 }
 
 }  // namespace cv::shm

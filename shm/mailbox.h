@@ -18,11 +18,16 @@ struct MsgHeader {
   uint32_t bytes;       // header + payload, rounded up to 8
   uint16_t type;        // MsgType (shm/messages.h); kPadType fills the ring's end
   uint16_t from;        // sender's mailbox index
-  uint32_t from_generation;
+  uint32_t from_generation;  // the sender's mailbox generation
   uint32_t payload_bytes;
   uint64_t request_id;  // a reply carries its request's id
+  // A reply carries the generation of the mailbox owner that asked (the
+  // request's from_generation), so that a later owner of the same mailbox
+  // can tell a reply meant for its predecessor from its own. 0 in requests.
+  uint32_t to_generation;
+  uint32_t reserved;
 };
-static_assert(sizeof(MsgHeader) == 24);
+static_assert(sizeof(MsgHeader) == 32);
 inline constexpr uint16_t kPadType = 0xffff;
 
 // A view of one mailbox; cheap to copy. The block must outlive it.
@@ -33,11 +38,14 @@ class Mailbox {
   // Producer side: copies one message in. Waits for room until the deadline;
   // gives up early with kPeerDown if the consumer's pid is gone.
   // REQUIRES: payload.size() + sizeof(MsgHeader) <= kMaxMessageBytes.
+  // to_generation: for a reply, the generation of the requester (see MsgHeader).
   Status send(uint16_t type, uint16_t from, uint32_t from_generation, uint64_t request_id,
-              std::string_view payload, Deadline deadline);
+              std::string_view payload, Deadline deadline, uint32_t to_generation = 0);
   // Same, with the payload given as two parts (a batch header and its body).
   Status send2(uint16_t type, uint16_t from, uint32_t from_generation, uint64_t request_id,
-               std::string_view part1, std::string_view part2, Deadline deadline);
+               std::string_view part1, std::string_view part2, Deadline deadline, uint32_t to_generation = 0);
+  // The owner generation, bumped by open_for each time the mailbox changes hands.
+  uint32_t generation() const { return h_->generation.load(std::memory_order_acquire); }
 
   // Consumer side: hands every published message to fn, in order, then frees
   // their space. The payload view is valid only inside fn. Returns the count.
@@ -50,7 +58,8 @@ class Mailbox {
   bool empty() const;
 
   // Claims the consumer side for this process (pid recorded for producers'
-  // liveness checks) and drops whatever a previous owner left unread.
+  // liveness checks), starts a new generation and drops whatever a previous
+  // owner left unread.
   void open_for(int pid);
 
  private:

@@ -19,6 +19,21 @@ class PeerLink {
     return mailbox(to).send(uint16_t(type), uint16_t(self_), gen_, request_id, payload,
                             Deadline::in_ms(timeout_ms));
   }
+  // Answers a request: to its sender, with its id, echoing the sender's
+  // generation. A mailbox that has changed hands since the request was sent
+  // gets nothing (kPeerDown): the reply was meant for its previous owner.
+  Status reply(const MsgHeader& request, MsgType type, std::string_view payload, uint64_t timeout_ms) {
+    return reply_to(request.from, request.from_generation, request.request_id, type, payload, timeout_ms);
+  }
+  Status reply_to(int to, uint32_t to_generation, uint64_t request_id, MsgType type, std::string_view payload,
+                  uint64_t timeout_ms) {
+    if (to < 0 || to >= kMailboxCount) return Status::invalid("no mailbox " + std::to_string(to) + " to answer");
+    Mailbox box = mailbox(to);
+    if (box.generation() != to_generation)
+      return Status::peer_down("mailbox " + std::to_string(to) + " has a new owner since the request");
+    return box.send(uint16_t(type), uint16_t(self_), gen_, request_id, payload, Deadline::in_ms(timeout_ms),
+                    to_generation);
+  }
   Mailbox mailbox(int index) {
     return Mailbox(&block_.layout().mailboxes[index], block_.ring(index));
   }

@@ -122,5 +122,23 @@ TEST_F(MailboxTest, FullRingWithSlowConsumerTimesOut) {
   EXPECT_EQ(last.code(), Code::kTimeout);
 }
 
+TEST_F(MailboxTest, OpeningForANewOwnerStartsANewGeneration) {
+  const uint32_t before = Box().generation();
+  ASSERT_TRUE(Send("left for the previous owner"));
+  Box().open_for(getpid());
+  EXPECT_EQ(Box().generation(), before + 1);
+  EXPECT_TRUE(Drain().empty());
+}
+
+TEST_F(MailboxTest, AReplyCarriesTheRequestersGeneration) {
+  const uint32_t gen = Box().generation();
+  ASSERT_TRUE(Box().send(2, 3, 9, 42, "answer", Deadline::in_ms(1000), gen));
+  MsgHeader got{};
+  Box().drain([&](const MsgHeader& h, std::string_view) { got = h; });
+  EXPECT_EQ(got.to_generation, gen);
+  EXPECT_EQ(got.from_generation, 9u);
+  EXPECT_EQ(got.request_id, 42u);
+}
+
 }  // namespace
 }  // namespace cv::shm

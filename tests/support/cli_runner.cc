@@ -26,7 +26,10 @@ std::string slurp(const std::string& path) { return launcher::read_whole_file(pa
 
 int exec_child(const std::vector<std::string>& args, const std::vector<std::string>& env, const std::string& out,
                const std::string& err) {
-  return launcher::spawn_program(CACHEVAULT_BIN, args, env, out, err);
+  // CACHEVAULT_TEST_BIN runs the tests against another build (an older one,
+  // to see a test fail before a fix).
+  const char* other = std::getenv("CACHEVAULT_TEST_BIN");
+  return launcher::spawn_program(other != nullptr && *other ? other : CACHEVAULT_BIN, args, env, out, err);
 }
 
 std::string unique_suffix() {
