@@ -9,6 +9,7 @@
 #include "client/write_pipeline.h"
 #include "node/distribution.h"
 #include "node/record_store.h"
+#include "shm/record_order.h"
 
 namespace cv::client {
 
@@ -97,11 +98,12 @@ int cmd_get(const std::string& cluster, const std::string& key) {
     shm::WireRecord r;
     std::string_view rk, rv;
     if (!rd.next(&r, &rk, &rv) || shm::RecStatus(r.status) != shm::RecStatus::kOk) continue;
-    if (!found || node::newer(r.version, r.timestamp, best_v, best_ts)) {
+    const bool tomb = r.op == uint8_t(shm::RecOp::kDelete);
+    if (!found || shm::wins({r.version, r.timestamp, tomb, rv}, {best_v, best_ts, best_tomb, best_value})) {
       found = true;
       best_v = r.version;
       best_ts = r.timestamp;
-      best_tomb = r.op == uint8_t(shm::RecOp::kDelete);
+      best_tomb = tomb;
       best_value.assign(rv);
     }
   }

@@ -9,6 +9,7 @@
 #include "client/record_json.h"
 #include "node/record_store.h"
 #include "shm/clock.h"
+#include "shm/record_order.h"
 #include "shm/schedule_ops.h"
 
 namespace cv::client {
@@ -54,7 +55,8 @@ int cmd_scan(const std::string& cluster, bool json) {
         const bool tomb = r.op == uint8_t(shm::RecOp::kDelete);
         if (it == all.end())
           all.emplace(std::string(k), ScanRecord{std::string(v), r.version, r.timestamp, tomb});
-        else if (node::newer(r.version, r.timestamp, it->second.version, it->second.timestamp))
+        else if (shm::wins({r.version, r.timestamp, tomb, v},
+                           {it->second.version, it->second.timestamp, it->second.tombstone, it->second.value}))
           it->second = ScanRecord{std::string(v), r.version, r.timestamp, tomb};
       }
       cursor = rd.header().tag;

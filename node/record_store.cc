@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "shm/record_order.h"
+
 namespace cv::node {
 
 namespace {
@@ -76,7 +78,10 @@ RecordStore::Apply RecordStore::apply(uint32_t partition, std::string_view key, 
     const RecordBlob& old = *it->blob;
     bool keep_old = false;
     switch (policy) {
-      case shm::Policy::kNewer: keep_old = !newer(version, timestamp, old.version(), old.timestamp()); break;
+      case shm::Policy::kNewer:
+        keep_old = !shm::wins({version, timestamp, tombstone, value},
+                              {old.version(), old.timestamp(), old.tombstone(), old.value()});
+        break;
       case shm::Policy::kOverwrite: keep_old = false; break;
       case shm::Policy::kSkipExisting: keep_old = !old.tombstone(); break;
     }

@@ -41,10 +41,6 @@ struct RecordRef {
   bool tombstone;
 };
 
-// (version, timestamp) ordering: true if a is newer than b.
-inline bool newer(uint64_t av, uint64_t at, uint64_t bv, uint64_t bt) {
-  return av != bv ? av > bv : at > bt;
-}
 
 class RecordStore {
  public:
