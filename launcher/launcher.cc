@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "node/distribution.h"
+#include "shm/backup_leftovers.h"
 #include "shm/block.h"
 #include "shm/clock.h"
 #include "shm/failpoints.h"
@@ -215,6 +216,11 @@ int supervise(const ClusterOptions& o, const shm::ClusterConfig& config, int rea
     return 1;
   }
   shm::BlockLayout& b = block->layout();
+  // Backup ids go on from those of earlier incarnations; what their
+  // interrupted backups left behind goes.
+  b.next_schedule_id.store(shm::first_unused_schedule_id(config.data_dir));
+  if (size_t n = shm::remove_cluster_leftovers(config.data_dir, config.serving_nodes))
+    spdlog::info("removed {} files left by interrupted backups", n);
   if (Status s = publish_initial_table(b); !s) {
     shm::Block::remove(name);
     tell_parent(ready_fd, "error: " + s.message());

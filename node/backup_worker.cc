@@ -11,9 +11,11 @@
 #include <filesystem>
 
 #include "shm/background_thread.h"
+#include "shm/backup_leftovers.h"
 #include "shm/backup_writer.h"
 #include "shm/clock.h"
 #include "shm/failpoints.h"
+#include "shm/file_env.h"
 #include "shm/proc_state.h"
 #include "shm/schedule_ops.h"
 
@@ -48,21 +50,21 @@ Status copy_through_mapping(const std::string& src, const std::string& dst) {
     return errno_status("stat", src, e);
   }
   const size_t size = size_t(st.st_size);
+  shm::FileEnv& env = shm::FileEnv::real();
   const std::string tmp = dst + ".tmp";
-  int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    int e = errno;
+  int fd = -1;
+  env.unlink(tmp);  // left by an attempt cut short
+  if (Status s = env.open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0600, &fd); !s) {
     ::close(in);
-    return errno_status("open", tmp, e);
+    return s;
   }
   auto fail = [&](Status s) {
     ::close(in);
-    ::close(fd);
-    ::unlink(tmp.c_str());
+    env.close(fd);
+    env.unlink(tmp);
     return s;
   };
-  if (size > 0)
-    if (int rc = posix_fallocate(fd, 0, off_t(size)); rc != 0) return fail(errno_status("posix_fallocate", tmp, rc));
+  if (Status s = env.fallocate(fd, tmp, size); !s) return fail(s);
   for (size_t off = 0; off < size; off += kCopyWindowBytes) {
     const size_t len = std::min(kCopyWindowBytes, size - off);
     void* map = mmap(nullptr, len, PROT_READ, MAP_SHARED, in, off_t(off));
@@ -85,13 +87,8 @@ Status copy_through_mapping(const std::string& src, const std::string& dst) {
     munmap(map, len);
   }
   ::close(in);
-  ::close(fd);
-  if (::rename(tmp.c_str(), dst.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    return errno_status("rename", tmp, e);
-  }
-  return Status::ok();
+  // Not durable (see above); a re-sent copy replaces the one of an earlier round.
+  return shm::publish(env, fd, tmp, dst, shm::Replace::kAllowed, false);
 }
 
 }  // namespace
@@ -273,6 +270,9 @@ Status BackupWorker::write_local_copy(Capture& c) {
   const uint64_t t_sorted = mono_ns();
   std::error_code ec;
   std::filesystem::create_directories(shm::node_dir(b_, id_), ec);
+  // Copies of earlier schedules are of no use any more (a node restarted
+  // before it could remove them, for one).
+  shm::remove_node_copies(b_.config.data_dir, id_, sid);
   const std::string path = shm::local_copy_path(b_, id_, sid);
   fmt::FileHeaderInfo info;
   info.kind = fmt::kNodeCopy;
@@ -291,7 +291,8 @@ Status BackupWorker::write_local_copy(Capture& c) {
     st = w->add(fmt::RecordView{snap.key(en), snap.value(en), en.blob->version(), en.blob->timestamp(),
                                 en.blob->tombstone()});
   }
-  if (st) st = w->finish(false);
+  // A copy of this schedule left by an earlier attempt is scratch: replace it.
+  if (st) st = w->finish(false, shm::Replace::kAllowed);
   if (!st) return st;
   e.records = snap.entries.size();
   e.snapshot_ns = mono_ns() - c.started_ns;

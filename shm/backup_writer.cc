@@ -27,52 +27,10 @@ constexpr uint64_t kWriteBackBytes = 4u << 20;
 constexpr uint64_t kWriteBackLagBytes = 64u << 20;
 constexpr size_t kBufferCapacity = kWriteBufferBytes + kBlockHeaderSize + kMaxBlockPayload;
 
-// One wrapper per system call, each naming the call and the path.
-Status write_all(int fd, const char* p, size_t n, const std::string& path) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno_status("write", path, errno);
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return Status::ok();
-}
-
-Status fsync_fd(int fd, const std::string& path) {
-  return ::fsync(fd) == 0 ? Status::ok() : errno_status("fsync", path, errno);
-}
-
-Status close_fd(int fd, const std::string& path) {
-  return ::close(fd) == 0 ? Status::ok() : errno_status("close", path, errno);
-}
-
-Status rename_file(const std::string& from, const std::string& to) {
-  return ::rename(from.c_str(), to.c_str()) == 0
-             ? Status::ok()
-             : errno_status("rename", from + " to " + to, errno);
-}
-
-Status fsync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return errno_status("open", dir, errno);
-  Status s = fsync_fd(fd, dir);
-  ::close(fd);
-  return s;
-}
-
-std::string dir_of(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
 }  // namespace
 
 Status BackupWriter::create(const std::string& final_path, const FileHeaderInfo& info,
-                            std::unique_ptr<BackupWriter>* out) {
+                            std::unique_ptr<BackupWriter>* out, shm::FileEnv& env) {
   if (!known_kind(info.kind)) {
     return Status::invalid("backup file " + final_path + ": unknown file kind " +
                            std::to_string(info.kind));
@@ -80,25 +38,26 @@ Status BackupWriter::create(const std::string& final_path, const FileHeaderInfo&
   std::string temp = final_path + ".tmp." + std::to_string(::getpid());
   // A temp file of that name can only be left over by a dead process that
   // had our pid; it is garbage.
-  ::unlink(temp.c_str());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return errno_status("open", temp, errno);
+  env.unlink(temp);
+  int fd = -1;
+  if (Status s = env.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600, &fd); !s) return s;
   // The umask may only take bits away, but say exactly what we mean.
   if (::fchmod(fd, 0600) != 0) {
     Status s = errno_status("fchmod", temp, errno);
-    ::close(fd);
-    ::unlink(temp.c_str());
+    env.close(fd);
+    env.unlink(temp);
     return s;
   }
-  out->reset(new BackupWriter(final_path, std::move(temp), fd, info));
+  out->reset(new BackupWriter(final_path, std::move(temp), fd, info, env));
   return Status::ok();
 }
 
 BackupWriter::BackupWriter(std::string final_path, std::string temp_path, int fd,
-                           const FileHeaderInfo& info)
+                           const FileHeaderInfo& info, shm::FileEnv& env)
     : final_path_(std::move(final_path)),
       temp_path_(std::move(temp_path)),
       info_(info),
+      env_(env),
       fd_(fd),
       buffer_(std::make_unique_for_overwrite<char[]>(kBufferCapacity)),
       file_hash_(XXH3_createState(), XXH3_freeState) {
@@ -114,15 +73,15 @@ BackupWriter::BackupWriter(std::string final_path, std::string temp_path, int fd
 }
 
 BackupWriter::~BackupWriter() {
-  if (fd_ >= 0) ::close(fd_);
-  if (!done_) ::unlink(temp_path_.c_str());
+  if (fd_ >= 0) env_.close(fd_);
+  if (!done_) env_.unlink(temp_path_);
 }
 
 Status BackupWriter::fail(Status s) {
   if (error_.is_ok()) error_ = s;
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) env_.close(fd_);
   fd_ = -1;
-  ::unlink(temp_path_.c_str());
+  env_.unlink(temp_path_);
   done_ = true;  // nothing left to clean up
   return s;
 }
@@ -205,7 +164,7 @@ void BackupWriter::close_block() {
 
 Status BackupWriter::flush() {
   if (used_ == 0) return Status::ok();
-  if (Status s = write_all(fd_, buffer_.get(), used_, temp_path_); !s) return s;
+  if (Status s = env_.write_all(fd_, temp_path_, buffer_.get(), used_); !s) return s;
   // Only a start: errors of the writeback itself surface in fsync.
   if (write_back_early_ && (flushed_ + used_) / kWriteBackBytes != flushed_ / kWriteBackBytes) {
     const uint64_t from = flushed_ / kWriteBackBytes * kWriteBackBytes;
@@ -233,7 +192,7 @@ Status BackupWriter::append(const char* p, size_t n) {
   return Status::ok();
 }
 
-Status BackupWriter::finish(bool durable) {
+Status BackupWriter::finish(bool durable, shm::Replace replace, const std::function<Status()>& before_rename) {
   if (!error_.is_ok()) return error_;
   if (done_) return Status::internal("backup file " + temp_path_ + ": finish called twice");
   if (block_open_) close_block();
@@ -254,21 +213,14 @@ Status BackupWriter::finish(bool durable) {
   footer.file_checksum = XXH3_64bits_digest(file_hash_.get());
   char tail[kFooterSize];
   encode_footer(footer, tail);
-  s = write_all(fd_, tail, sizeof tail, temp_path_);
-  if (s) flushed_ += sizeof tail;
-  if (s && durable) s = fsync_fd(fd_, temp_path_);
-  if (s) {
-    s = close_fd(fd_, temp_path_);
-    fd_ = -1;
-  }
-  if (s) s = rename_file(temp_path_, final_path_);
+  s = env_.write_all(fd_, temp_path_, tail, sizeof tail);
   if (!s) return fail(s);
-  done_ = true;
-  // The file is in place; a failed directory sync only weakens durability,
-  // but the caller asked for it, so it is still an error.
-  if (durable) {
-    if (s = fsync_dir(dir_of(final_path_)); !s) error_ = s;
-  }
+  flushed_ += sizeof tail;
+  const int fd = fd_;
+  fd_ = -1;
+  done_ = true;  // publish() owns the descriptor and the temp file from here
+  s = shm::publish(env_, fd, temp_path_, final_path_, replace, durable, before_rename);
+  if (!s) error_ = s;
   index_.clear();
   index_.shrink_to_fit();
   return s;

@@ -3,16 +3,19 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "shm/backup_format.h"
+#include "shm/file_env.h"
 #include "shm/status.h"
 
 namespace cv::fmt {
 
 // Writes "<final_path>.tmp.<pid>" (mode 0600) through one large buffer and
-// renames it to final_path in finish(). The whole-file checksum is updated as
+// publishes it as final_path in finish() (shm::publish: by default never
+// replacing a file already there). All file calls go through a FileEnv. The whole-file checksum is updated as
 // bytes leave the buffer, so nothing is read back. Failures come back as
 // Status (only running out of memory in create() throws); after an I/O
 // error the writer stays failed and the temp file is gone. Destroying a
@@ -21,7 +24,7 @@ namespace cv::fmt {
 class BackupWriter {
  public:
   static Status create(const std::string& final_path, const FileHeaderInfo& info,
-                       std::unique_ptr<BackupWriter>* out);
+                       std::unique_ptr<BackupWriter>* out, shm::FileEnv& env = shm::FileEnv::real());
   ~BackupWriter();
   BackupWriter(const BackupWriter&) = delete;
   BackupWriter& operator=(const BackupWriter&) = delete;
@@ -38,8 +41,12 @@ class BackupWriter {
   void write_back_early() { write_back_early_ = true; }
 
   // Writes index and footer. durable: fsync the file, rename, fsync the
-  // directory; otherwise only rename. The writer is spent afterwards.
-  Status finish(bool durable);
+  // directory; otherwise only rename. `before_rename` runs just before the
+  // rename and may refuse (the file is then dropped). With Replace::kNever
+  // an existing final_path is an error and stays as it was. The writer is
+  // spent afterwards.
+  Status finish(bool durable, shm::Replace replace = shm::Replace::kNever,
+                const std::function<Status()>& before_rename = {});
 
   uint64_t records() const { return records_; }
   // Bytes of the file so far, buffered ones included.
@@ -48,7 +55,8 @@ class BackupWriter {
   const std::string& final_path() const { return final_path_; }
 
  private:
-  BackupWriter(std::string final_path, std::string temp_path, int fd, const FileHeaderInfo& info);
+  BackupWriter(std::string final_path, std::string temp_path, int fd, const FileHeaderInfo& info,
+               shm::FileEnv& env);
 
   void open_block();
   void close_block();
@@ -59,6 +67,7 @@ class BackupWriter {
   const std::string final_path_;
   const std::string temp_path_;
   const FileHeaderInfo info_;
+  shm::FileEnv& env_;
   int fd_;
   Status error_;  // first I/O error; sticky
   bool done_ = false;

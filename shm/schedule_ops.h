@@ -18,7 +18,11 @@ std::string local_copy_path(const BlockLayout& b, int node, uint64_t schedule_id
 std::string incoming_dir(const BlockLayout& b, int target, uint64_t schedule_id);
 std::string incoming_copy_path(const BlockLayout& b, int target, uint64_t schedule_id, int node);
 std::string default_backup_dir(const BlockLayout& b);
-std::string backup_file_name(uint64_t schedule_id);
+// "<cluster>-<YYYYmmddTHHMMSSZ>-<id>.cvb", the time being the schedule's
+// creation (UTC). Ids do not restart with a new incarnation of a cluster
+// (shm/backup_leftovers.h), so a name is never given out twice; publishing
+// never replaces a file anyway (shm/file_env.h).
+std::string backup_file_name(const std::string& cluster, uint64_t created_ns, uint64_t schedule_id);
 
 const char* schedule_state_name(ScheduleState s);
 const char* entry_state_name(EntryState s);

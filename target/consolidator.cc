@@ -12,6 +12,7 @@
 #include "shm/backup_writer.h"
 #include "shm/clock.h"
 #include "shm/key_prefix.h"
+#include "shm/record_order.h"
 
 namespace cv::target {
 
@@ -23,12 +24,10 @@ constexpr size_t kRangesPerThread = 32;
 // Records written between two calls of the progress hook.
 constexpr uint64_t kProgressRecords = 4096;
 
-// True if a should replace b as the surviving version of one key.
+// True if a should replace b as the surviving version of one key: the
+// cluster's one rule (shm/record_order.h).
 bool wins(const fmt::RecordView& a, const fmt::RecordView& b) {
-  if (a.version != b.version) return a.version > b.version;
-  if (a.timestamp != b.timestamp) return a.timestamp > b.timestamp;
-  if (a.tombstone != b.tombstone) return a.tombstone;
-  return a.value > b.value;
+  return shm::wins({a.version, a.timestamp, a.tombstone, a.value}, {b.version, b.timestamp, b.tombstone, b.value});
 }
 
 // Splits the key space into about `parts` ranges using the copies' block
@@ -119,14 +118,14 @@ Status open_copies(const std::vector<std::string>& paths, const std::vector<uint
 }
 
 Status consolidate(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies, const fmt::FileHeaderInfo& info,
-                   const std::string& final_path, bool (*before_rename)(), const std::function<void()>& progress,
-                   ConsolidationResult* result) {
+                   const std::string& final_path, const std::function<Status()>& before_rename,
+                   const std::function<void()>& progress, ConsolidationResult* result, shm::FileEnv& env) {
   const uint64_t t0 = mono_ns();
   for (const auto& c : copies) result->input_bytes += c->size();
   std::unique_ptr<fmt::BackupWriter> w;
   fmt::FileHeaderInfo hi = info;
   hi.kind = fmt::kConsolidated;
-  if (Status s = fmt::BackupWriter::create(final_path, hi, &w); !s) return s;
+  if (Status s = fmt::BackupWriter::create(final_path, hi, &w, env); !s) return s;
   // The disk is the slowest part: have it write each piece as soon as it
   // leaves the buffer, while the merge goes on, instead of all at the end.
   w->write_back_early();
@@ -170,8 +169,8 @@ Status consolidate(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies
   if (!st) return st;
   const uint64_t t1 = mono_ns();
   result->merge_ns = t1 - t0;
-  if (before_rename && !before_rename()) return Status::io_error("consolidation abandoned before the rename (failpoint)");
-  if (Status s = w->finish(true); !s) return s;
+  // A backup file never replaces another one.
+  if (Status s = w->finish(true, shm::Replace::kNever, before_rename); !s) return s;
   result->records = w->records();
   result->bytes = w->bytes_written();
   result->write_ns = mono_ns() - t1;

@@ -14,6 +14,7 @@
 
 #include "shm/backup_format.h"
 #include "shm/backup_reader.h"
+#include "shm/file_env.h"
 #include "shm/status.h"
 
 namespace cv::target {
@@ -35,13 +36,14 @@ Status open_copy(const std::string& path, uint64_t expected_records, std::unique
 Status open_copies(const std::vector<std::string>& paths, const std::vector<uint64_t>& expected_records,
                    std::vector<std::unique_ptr<fmt::BackupReader>>* out);
 
-// Merges the copies into final_path (temp, fsync, rename, fsync dir). Called
-// with the copies already verified. `before_rename` runs just before the file
-// is made durable under its final name (a failpoint hook); returning false
-// abandons the file. `progress` is called every few thousand records
+// Merges the copies into final_path (temp, fsync, rename without replacing,
+// fsync dir). Called with the copies already verified. `before_rename` runs
+// after the fsync, just before the rename; an error from it abandons the
+// file (the temp is removed, nothing is published). `progress` is called every few thousand records
 // written, so a watcher can tell a long consolidation from a stuck one.
 Status consolidate(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies, const fmt::FileHeaderInfo& info,
-                   const std::string& final_path, bool (*before_rename)(), const std::function<void()>& progress,
-                   ConsolidationResult* result);
+                   const std::string& final_path, const std::function<Status()>& before_rename,
+                   const std::function<void()>& progress, ConsolidationResult* result,
+                   shm::FileEnv& env = shm::FileEnv::real());
 
 }  // namespace cv::target

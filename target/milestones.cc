@@ -1,9 +1,7 @@
 // Durable milestone files.
 #include "target/milestones.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -28,21 +26,12 @@ Milestone take_milestone(const shm::BlockLayout& b, const shm::ScheduleSlot& s, 
   return Milestone{std::string(b.config.data_dir) + "/schedules", s.id, name, j.dump() + "\n"};
 }
 
-void write_milestone(const Milestone& m) {
+void write_milestone(const Milestone& m, shm::FileEnv& env) {
   std::error_code ec;
   std::filesystem::create_directories(m.dir, ec);
   const std::string path = m.dir + "/" + std::to_string(m.schedule_id) + ".json";
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  bool ok = fd >= 0 && ::write(fd, m.text.data(), m.text.size()) == ssize_t(m.text.size()) && ::fsync(fd) == 0;
-  if (fd >= 0) ::close(fd);
-  ok = ok && ::rename(tmp.c_str(), path.c_str()) == 0;
-  int dfd = ::open(m.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
-  if (!ok) spdlog::warn("could not record milestone '{}' of backup {} in {}", m.name, m.schedule_id, path);
+  if (Status s = shm::write_file_atomic(env, path, m.text, shm::Replace::kAllowed); !s)
+    spdlog::warn("could not record milestone '{}' of backup {}: {}", m.name, m.schedule_id, s.message());
 }
 
 std::jthread write_milestone_async(Milestone m) {

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "shm/block_layout.h"
+#include "shm/file_env.h"
 
 namespace cv::target {
 
@@ -23,7 +24,8 @@ struct Milestone {
 Milestone take_milestone(const shm::BlockLayout& b, const shm::ScheduleSlot& s, const std::string& name);
 
 // Writes the record atomically (temp, fsync, rename, fsync dir).
-void write_milestone(const Milestone& m);
+// A failure is logged, not returned: the block still holds the state.
+void write_milestone(const Milestone& m, shm::FileEnv& env = shm::FileEnv::real());
 
 // The same on a thread of its own, so that work can go on meanwhile;
 // joining the thread (or destroying it) waits for the file.

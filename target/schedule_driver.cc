@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "shm/background_thread.h"
+#include "shm/backup_leftovers.h"
 #include "shm/clock.h"
 #include "shm/failpoints.h"
 #include "shm/mailbox.h"
@@ -17,7 +18,6 @@
 namespace cv::target {
 
 namespace {
-bool rename_failpoint() { return !failpoint(kFpConsolidateRename); }
 
 // Runs this thread, and the TBB threads it starts, as background work for
 // its lifetime.
@@ -180,18 +180,33 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
   beat();
   const uint64_t verified = mono_ns();
   ConsolidationResult res;
-  const std::string file = std::string(s.out_dir) + "/" + shm::backup_file_name(sid);
+  const std::string file =
+      std::string(s.out_dir) + "/" + shm::backup_file_name(b_.config.name, s.created_ns, sid);
   if (st && failpoint(kFpConsolidateStart)) st = Status::io_error("consolidation failed (failpoint)");
   if (st) {
     std::error_code ec;
     std::filesystem::create_directories(s.out_dir, ec);
+    // Temp files of consolidations whose target died are garbage now.
+    if (size_t n = shm::remove_dead_backup_temps(s.out_dir))
+      spdlog::info("target {}: removed {} temp files of interrupted backups from {}", t_, n, s.out_dir);
     fmt::FileHeaderInfo info;
     info.backup_id = sid;
     info.source_nodes = s.nodes;
     info.source_replicas = s.replicas;
     info.source_partitions = s.partitions;
     info.created_ns = s.created_ns;
-    st = consolidate(copies, info, file, rename_failpoint, [this] { beat(); }, &res);
+    // Right before the file gets its name: a schedule that failed meanwhile
+    // (its client gave up, another target took over) gets no file.
+    auto still_wanted = [&]() -> Status {
+      if (failpoint(kFpConsolidateRename)) return Status::io_error("abandoned before the rename (failpoint)");
+      shm::ScheduleLock g(b_);
+      if (!g.locked()) return Status::timeout("timed out waiting for the block lock before publishing");
+      if (s.id != sid || s.round != round ||
+          shm::ScheduleState(s.state.load()) != shm::ScheduleState::kCopyCompleted)
+        return Status::io_error("backup " + std::to_string(sid) + " ended while consolidating; file not published");
+      return Status::ok();
+    };
+    st = consolidate(copies, info, file, still_wanted, [this] { beat(); }, &res);
     res.verify_ns = verified - t0;
   }
   if (st && failpoint(kFpConsolidateEnd)) st = Status::io_error("consolidation failed (failpoint)");

@@ -338,9 +338,22 @@ TEST_F(BackupFormatTest, FilesAreCreatedWithMode0600EvenUnderAPermissiveUmask) {
   EXPECT_EQ(DirEntries(), std::vector<std::string>{"backup.cvb"});
 }
 
-TEST_F(BackupFormatTest, FinishReplacesAnOlderFileAtomically) {
+TEST_F(BackupFormatTest, FinishNeverReplacesAnExistingFile) {
   ASSERT_TRUE(Write(10));
-  ASSERT_TRUE(Write(20, /*durable=*/true));
+  const Status s = Write(20, /*durable=*/true);
+  EXPECT_NE(s.message().find("File exists"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find(path_), std::string::npos) << s.message();
+  ASSERT_TRUE(Read());
+  EXPECT_EQ(reader_->record_count(), 10u);  // the earlier file, untouched
+  EXPECT_EQ(DirEntries(), std::vector<std::string>{"backup.cvb"});
+}
+
+TEST_F(BackupFormatTest, FinishMayReplaceWhenAskedTo) {
+  ASSERT_TRUE(Write(10));
+  std::unique_ptr<BackupWriter> w;
+  ASSERT_TRUE(BackupWriter::create(path_, info_, &w));
+  for (const Rec& r : Simple(20)) ASSERT_TRUE(w->add({r.key, r.value, r.version, r.timestamp, r.tombstone}));
+  ASSERT_TRUE(w->finish(/*durable=*/true, shm::Replace::kAllowed));
   ASSERT_TRUE(Read());
   EXPECT_EQ(reader_->record_count(), 20u);
   EXPECT_EQ(DirEntries().size(), 1u);

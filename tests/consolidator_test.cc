@@ -42,6 +42,7 @@ class ConsolidatorTest : public ::testing::Test {
     dir_ = tmpl;
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
+  int merged_ = 0;
 
   std::string Write(const Copy& copy, int node) {
     const std::string path = dir_ + "/copy-" + std::to_string(node);
@@ -64,7 +65,8 @@ class ConsolidatorTest : public ::testing::Test {
     EXPECT_TRUE(open_copies(paths, std::vector<uint64_t>(paths.size(), UINT64_MAX), &readers));
     fmt::FileHeaderInfo info;
     ConsolidationResult res;
-    const std::string out = dir_ + "/merged.cvb";
+    // A fresh name each time: a backup file is never replaced.
+    const std::string out = dir_ + "/merged-" + std::to_string(++merged_) + ".cvb";
     EXPECT_TRUE(consolidate(readers, info, out, nullptr, {}, &res));
     std::unique_ptr<fmt::BackupReader> merged;
     EXPECT_TRUE(fmt::BackupReader::open(out, &merged));
