@@ -1,8 +1,6 @@
 // Restore checkpoint encoding, atomic write and checked read.
 #include "client/restore_checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <xxhash.h>
 
 #include <cstring>
@@ -25,11 +23,13 @@ bool get(std::string_view* s, T* v) {
 }
 }  // namespace
 
-Status write_checkpoint(const std::string& path, const RestoreCheckpoint& c) {
+Status write_checkpoint(const std::string& path, const RestoreCheckpoint& c, shm::FileEnv& env) {
   std::string buf;
   put(&buf, kCheckpointMagic);
   put(&buf, c.file_checksum);
   put(&buf, c.backup_id);
+  put(&buf, c.cluster.start_time_ns);
+  put(&buf, c.cluster.launcher_pid);
   put(&buf, c.position);
   put(&buf, uint64_t(c.failed.size()));
   for (const auto& r : c.failed) {
@@ -42,33 +42,7 @@ Status write_checkpoint(const std::string& path, const RestoreCheckpoint& c) {
     buf += r.value;
   }
   put(&buf, uint64_t(XXH3_64bits(buf.data(), buf.size())));
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return errno_status("open", tmp, errno);
-  size_t off = 0;
-  while (off < buf.size()) {
-    ssize_t n = ::write(fd, buf.data() + off, buf.size() - off);
-    if (n <= 0) {
-      int e = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return errno_status("write", tmp, e);
-    }
-    off += size_t(n);
-  }
-  if (::fsync(fd) != 0) {
-    int e = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return errno_status("fsync", tmp, e);
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    return errno_status("rename", tmp, e);
-  }
-  return Status::ok();
+  return shm::write_file_atomic(env, path, buf, shm::Replace::kAllowed);
 }
 
 Status read_checkpoint(const std::string& path, RestoreCheckpoint* c) {
@@ -85,11 +59,13 @@ Status read_checkpoint(const std::string& path, RestoreCheckpoint* c) {
   std::string_view s(data.data(), data.size() - 8);
   uint64_t magic = 0, count = 0;
   get(&s, &magic);
-  if (magic != kCheckpointMagic) return bad("not a checkpoint");
+  if (magic != kCheckpointMagic && magic != kCheckpointMagicV1) return bad("not a checkpoint");
   get(&s, &c->file_checksum);
   get(&s, &c->backup_id);
-  get(&s, &c->position);
-  get(&s, &count);
+  c->cluster = {};
+  if (magic == kCheckpointMagic && (!get(&s, &c->cluster.start_time_ns) || !get(&s, &c->cluster.launcher_pid)))
+    return bad("too short");
+  if (!get(&s, &c->position) || !get(&s, &count)) return bad("too short");
   if (count > s.size()) return bad("record count out of range");
   c->failed.clear();
   for (uint64_t i = 0; i < count; ++i) {

@@ -23,7 +23,8 @@ namespace cv::client {
 
 namespace {
 
-constexpr uint64_t kCheckpointEveryNs = 1'000'000'000ull;
+// The checkpoint follows acknowledgements at most this often (one fsync each).
+constexpr uint64_t kCheckpointEveryNs = 250'000'000ull;
 
 int corrupt(const std::string& message) {
   fprintf(stderr, "cachevault: %s\n", message.c_str());
@@ -36,11 +37,38 @@ shm::Policy parse_policy(const std::string& p) {
   return shm::Policy::kNewer;
 }
 
-Status save(const std::string& path, const fmt::BackupReader& file, const WritePipeline& p, uint64_t next_seq) {
+ClusterIncarnation incarnation_of(const shm::BlockLayout& b) {
+  return {b.header.start_time_ns, uint64_t(uint32_t(b.header.launcher_pid))};
+}
+
+// The default checkpoint: in the cluster's own directory (the backup's may
+// be read-only), one per backup file (its name and whole-file checksum).
+std::string default_checkpoint_path(const shm::BlockLayout& b, const std::string& file, uint64_t checksum) {
+  char sum[17];
+  snprintf(sum, sizeof sum, "%016llx", static_cast<unsigned long long>(checksum));
+  return std::string(b.config.data_dir) + "/restore/" + std::filesystem::path(file).filename().string() + "." + sum +
+         ".ckpt";
+}
+
+// Makes the checkpoint's directory if it is missing (private, as the
+// cluster's directory is); an existing directory is left as it is.
+Status ensure_checkpoint_dir(const std::string& path) {
+  const std::filesystem::path dir = std::filesystem::path(path).parent_path();
+  if (dir.empty()) return Status::ok();
+  std::error_code ec;
+  if (std::filesystem::is_directory(dir, ec)) return Status::ok();
+  if (!std::filesystem::create_directories(dir, ec) && ec) return errno_status("mkdir", dir.string(), ec.value());
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+  return Status::ok();
+}
+
+Status save(const std::string& path, const fmt::BackupReader& file, const ClusterIncarnation& cluster,
+            const WritePipeline& p, uint64_t next_seq) {
   if (failpoint(kFpRestoreClientCheckpoint)) return Status::io_error("checkpoint failed (failpoint)");
   RestoreCheckpoint c;
   c.file_checksum = file.file_checksum();
   c.backup_id = file.backup_id();
+  c.cluster = cluster;
   c.position = p.low_water(next_seq);
   c.failed.assign(p.failed_list().begin(), p.failed_list().end());
   c.failed.insert(c.failed.end(), p.given_up().begin(), p.given_up().end());
@@ -67,15 +95,28 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
   if (entry < 0) entry = c->live_node(0);
   if (entry < 0) return fail("no serving node of cluster '" + cluster + "' is up");
 
-  const std::string ckpt = o.checkpoint.empty() ? o.file + ".restore-" + cluster : o.checkpoint;
+  const ClusterIncarnation incarnation = incarnation_of(c->layout());
+  const std::string ckpt =
+      o.checkpoint.empty() ? default_checkpoint_path(c->layout(), o.file, file->file_checksum()) : o.checkpoint;
   RestoreCheckpoint resume;
   if (o.resume) {
     Status rs = read_checkpoint(ckpt, &resume);
-    if (rs.code() == Code::kNotFound)
-      return fail("--resume: no checkpoint at " + ckpt + " (start the restore without --resume)");
-    if (!rs) return corrupt(rs.message());
-    if (resume.file_checksum != file->file_checksum() || resume.backup_id != file->backup_id())
+    if (rs.code() == Code::kNotFound) {
+      fprintf(stderr, "cachevault: --resume: no checkpoint at %s; restoring %s from the beginning\n", ckpt.c_str(),
+              o.file.c_str());
+      resume = {};
+    } else if (!rs) {
+      return corrupt(rs.message());
+    } else if (resume.file_checksum != file->file_checksum() || resume.backup_id != file->backup_id()) {
       return fail("--resume: checkpoint " + ckpt + " belongs to another backup file");
+    } else if (!(resume.cluster == incarnation)) {
+      // The records it counts as done went into a cluster that is gone.
+      fprintf(stderr,
+              "cachevault: --resume: checkpoint %s was written for an earlier run of cluster '%s', which is gone; "
+              "restoring %s from the beginning\n",
+              ckpt.c_str(), cluster.c_str(), o.file.c_str());
+      resume = {};
+    }
   }
 
   PipelineOptions opt;
@@ -91,6 +132,15 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
   for (auto& r : resume.failed) p.requeue(std::move(r));
 
   const uint64_t total = o.limit ? std::min(o.limit, file->record_count()) : file->record_count();
+  // The checkpoint exists before the first record is sent: a restore killed
+  // at any point can be resumed, and a place it cannot be written is found
+  // before anything is sent.
+  Status ck = ensure_checkpoint_dir(ckpt);
+  if (ck) ck = save(ckpt, *file, incarnation, p, resume.position);
+  if (!ck)
+    return fail("restore checkpoint " + ckpt + " cannot be written (" + ck.message() +
+                "); nothing was sent (choose another place with --checkpoint PATH)");
+  const uint64_t skipped = std::min(resume.position, total);
   Progress progress("restore", total);
   const uint64_t start = mono_ns();
   uint64_t last_ckpt = start;
@@ -106,12 +156,13 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
     const fmt::RecordView& r = cur.record();
     run = p.submit(r.key, r.value, uint8_t(shm::RecOp::kPut), r.version, r.timestamp, seq);
     if (!run) break;
-    if ((seq & 4095) == 0) {
+    if ((seq & 511) == 0) {
       const uint64_t now = mono_ns();
       progress.update(p.low_water(seq));
       if (now - last_ckpt > kCheckpointEveryNs) {
         last_ckpt = now;
-        if (Status cs = save(ckpt, *file, p, seq); !cs) return fail("restore checkpoint " + ckpt + ": " + cs.message());
+        if (Status cs = save(ckpt, *file, incarnation, p, seq); !cs)
+          return fail("restore checkpoint " + ckpt + ": " + cs.message());
       }
     }
   }
@@ -120,7 +171,7 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
   progress.done(total);
   const double secs = double(mono_ns() - start) / 1e9;
   if (!run) {
-    Status cs = save(ckpt, *file, p, seq);
+    Status cs = save(ckpt, *file, incarnation, p, seq);
     std::string msg = "restore of " + o.file + " stopped: " + run.message();
     if (cs) msg += "; progress saved in " + ckpt + ", continue with: cachevault restore " + o.file + " --resume";
     if (!p.given_up().empty()) {
@@ -133,10 +184,14 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
   }
   std::error_code ec;
   std::filesystem::remove(ckpt, ec);
-  const double rate = secs > 0 ? double(total) / secs : 0;
+  // This run's work: every record from the resume position on (each one
+  // acknowledged), not what an earlier run had done.
+  const uint64_t restored = total - skipped;
+  const double rate = secs > 0 ? double(restored) / secs : 0;
   if (o.json) {
     nlohmann::json j;
-    j["records"] = total;
+    j["records"] = restored;
+    j["skipped"] = skipped;
     j["stale"] = p.stats().stale;
     j["failed_retries"] = p.stats().failed_retries;
     j["seconds"] = secs;
@@ -145,11 +200,15 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
     j["window"] = o.window;
     j["policy"] = o.policy;
     j["resumed_from"] = resume.position;
+    j["file_records"] = total;
     printf("%s\n", j.dump().c_str());
   } else {
-    printf("restored %llu records from %s in %.2f s (%.0f records/s, %llu stale, %llu retried)\n",
-           static_cast<unsigned long long>(total), o.file.c_str(), secs, rate,
-           static_cast<unsigned long long>(p.stats().stale), static_cast<unsigned long long>(p.stats().failed_retries));
+    std::string done_before;
+    if (skipped > 0) done_before = ", " + std::to_string(skipped) + " skipped as done by an earlier run";
+    printf("restored %llu records from %s in %.2f s (%.0f records/s, %llu stale, %llu retried%s)\n",
+           static_cast<unsigned long long>(restored), o.file.c_str(), secs, rate,
+           static_cast<unsigned long long>(p.stats().stale), static_cast<unsigned long long>(p.stats().failed_retries),
+           done_before.c_str());
   }
   return 0;
 }

@@ -14,7 +14,7 @@ struct RestoreOptions {
   std::string policy = "newer";
   bool resume = false;
   int entry_node = -1;       // -1: the first live serving node
-  std::string checkpoint;    // default: FILE.restore-<cluster>
+  std::string checkpoint;    // default: <cluster dir>/restore/<file name>.<checksum>.ckpt
   uint64_t limit = 0;        // > 0: only the first `limit` records
   bool json = false;
 };

@@ -134,6 +134,7 @@ void WritePipeline::on_reply(const shm::MsgHeader& h, std::string_view payload) 
   auto it = inflight_.find(h.request_id);
   if (it == inflight_.end()) return;  // timed out already; its records were re-queued
   InFlight& f = it->second;
+  if (h.from != f.dest) return;  // not from the node the batch went to: not its answer
   if (opt_.track_latency) latencies_us_.push_back(uint32_t((mono_ns() - f.sent_ns) / 1000));
   shm::BatchReader rd(payload);
   shm::WireResult res;
@@ -203,6 +204,10 @@ uint64_t WritePipeline::low_water(uint64_t next_seq) const {
     for (uint64_t s : f.seqs) low = std::min(low, s);
   for (const auto& b : open_)
     for (uint64_t s : b.seqs) low = std::min(low, s);
+  // Records waiting for a retry, or given up, are not done either: a run
+  // resumed from `low` sends them again from the file.
+  for (const auto& r : failed_) low = std::min(low, r.seq);
+  for (const auto& r : given_up_) low = std::min(low, r.seq);
   return low;
 }
 

@@ -66,8 +66,8 @@ class WritePipeline {
 
   const PipelineStats& stats() const { return stats_; }
   const std::vector<OwnedRecord>& given_up() const { return given_up_; }
-  // Every record with seq below this is done; records at or above it are in
-  // flight, queued or on the failed list.
+  // Every record with seq below this is done; records at or above it may be
+  // in flight, queued, on the failed list or given up.
   uint64_t low_water(uint64_t next_seq) const;
   const std::deque<OwnedRecord>& failed_list() const { return failed_; }
   // Request-to-reply times of the batches, in microseconds (track_latency).

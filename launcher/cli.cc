@@ -138,7 +138,7 @@ int run_cli(int argc, char** argv) {
       ->check(CLI::IsMember({"newer", "overwrite", "skip-existing"}));
   restore_cmd->add_flag("--resume", restore.resume, "continue an interrupted restore of FILE");
   restore_cmd->add_option("--entry-node", restore.entry_node, "serving node that receives the writes");
-  restore_cmd->add_option("--checkpoint", restore.checkpoint, "progress file (default FILE.restore-<cluster>)");
+  restore_cmd->add_option("--checkpoint", restore.checkpoint, "progress file (default <cluster dir>/restore/)");
   restore_cmd->add_option("--limit", restore.limit, "restore only the first N records (for measurements)");
   restore_cmd->add_flag("--json", restore.json, "print {records, stale, failed_retries, seconds, records_per_s}");
   restore_cmd->callback([&] {

@@ -8,8 +8,11 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
+#include "client/restore_checkpoint.h"
+#include "shm/backup_reader.h"
 #include "tests/support/cli_runner.h"
 #include "tests/support/cluster_verbs.h"
 
@@ -43,8 +46,31 @@ class RestoreFaultsTest : public ::testing::Test {
   void SetUp() override {
     if (!records_ || records_->size() != 30000u) GTEST_SKIP() << "no source backup";
   }
-  // The default checkpoint of a restore of file_ into c.
-  static std::string Checkpoint(const TestCluster& c) { return *file_ + ".restore-" + c.name(); }
+  // The default checkpoint of a restore of file_ into c: in the cluster's
+  // directory, named after the file and its checksum.
+  static std::string Checkpoint(const TestCluster& c) {
+    std::unique_ptr<fmt::BackupReader> r;
+    EXPECT_TRUE(fmt::BackupReader::open(*file_, &r));
+    char sum[17];
+    snprintf(sum, sizeof sum, "%016llx", r ? static_cast<unsigned long long>(r->file_checksum()) : 0ull);
+    return c.data_dir() + "/restore/" + fs::path(*file_).filename().string() + "." + sum + ".ckpt";
+  }
+  // How far the checkpoint at path says the restore got (0 if none).
+  static uint64_t CheckpointPosition(const std::string& path) {
+    client::RestoreCheckpoint ck;
+    return client::read_checkpoint(path, &ck) ? ck.position : 0;
+  }
+  // Starts a slowed-down restore and kills it once its checkpoint says it
+  // got past the start.
+  void RestoreKilledPartWay(TestCluster& c, const std::string& ckpt, std::vector<std::string> extra = {}) {
+    Spawned r = SpawnRestore(c, extra);
+    int rc = -1;
+    ASSERT_TRUE(wait_until([&] { return CheckpointPosition(ckpt) > 0 || try_wait_cli(r.pid, &rc); }, 60000))
+        << "no checkpoint with progress appeared at " << ckpt;
+    ASSERT_EQ(rc, -1) << "the restore ended (rc " << rc << ") before it could be killed: " << read_text(r.err);
+    ASSERT_EQ(kill(r.pid, SIGKILL), 0);
+    EXPECT_EQ(wait_cli(r.pid, 10), 128 + SIGKILL);
+  }
 
   struct Spawned {
     int pid = -1;
@@ -104,13 +130,7 @@ TEST_F(RestoreFaultsTest, ClientKilledMidRestoreResumesToTheSameResult) {
   TestCluster c("rfc");
   Up(c, {"--nodes", "3", "--replicas", "2"}, {"CACHEVAULT_FAILPOINTS=restore.replica.apply@node2=delay(80)*"});
   const std::string ckpt = Checkpoint(c);
-  Spawned r = SpawnRestore(c);
-  int rc = -1;
-  ASSERT_TRUE(wait_until([&] { return fs::exists(ckpt) || try_wait_cli(r.pid, &rc); }, 60000))
-      << "no checkpoint appeared at " << ckpt;
-  ASSERT_EQ(rc, -1) << "the restore ended (rc " << rc << ") before it could be killed: " << read_text(r.err);
-  ASSERT_EQ(kill(r.pid, SIGKILL), 0);
-  EXPECT_EQ(wait_cli(r.pid, 10), 128 + SIGKILL);
+  RestoreKilledPartWay(c, ckpt);
   const size_t partial = Scan(c).size();
   std::cout << "[ info     ] " << partial << " records in the cluster when the client was killed\n";
   EXPECT_LT(partial, records_->size()) << "the restore had finished when it was killed";
@@ -120,11 +140,90 @@ TEST_F(RestoreFaultsTest, ClientKilledMidRestoreResumesToTheSameResult) {
   auto lines = parse_json_lines(resumed.out);
   ASSERT_FALSE(lines.empty());
   std::cout << "[ info     ] resumed: " << lines.back().dump() << "\n";
-  if (lines.back().contains("resumed_from")) {
-    EXPECT_GT(lines.back()["resumed_from"].get<uint64_t>(), 0u) << "--resume started from the beginning";
-  }
+  const nlohmann::json& j = lines.back();
+  const uint64_t skipped = j.value("skipped", uint64_t(0));
+  EXPECT_GT(skipped, 0u) << "--resume started from the beginning: " << j.dump();
+  EXPECT_EQ(j.value("resumed_from", uint64_t(0)), skipped) << j.dump();
+  // This run reports what it restored, not the whole file.
+  EXPECT_EQ(j.value("records", uint64_t(0)) + skipped, records_->size()) << j.dump();
   EXPECT_EQ(diff_records(*records_, Scan(c), "backup file", "scan after resume"), "");
   EXPECT_FALSE(fs::exists(ckpt)) << "the checkpoint of a finished restore was left behind";
+}
+
+// The checkpoint belongs to one run of the cluster: a cluster of the same
+// name started again holds none of what the dead one had taken, so a resume
+// against it starts from the beginning, says so, and restores every record.
+TEST_F(RestoreFaultsTest, ResumeIntoANewClusterOfTheSameNameStartsFromTheBeginning) {
+  TestCluster c("rfi");
+  const std::vector<std::string> flags{"--nodes", "3", "--replicas", "2"};
+  Up(c, flags, {"CACHEVAULT_FAILPOINTS=restore.replica.apply@node2=delay(80)*"});
+  const std::string ckpt = c.tmp() / "restore.ckpt";  // outside the cluster's directory: it outlives the cluster
+  RestoreKilledPartWay(c, ckpt, {"--checkpoint", ckpt});
+  ASSERT_GT(CheckpointPosition(ckpt), 0u);
+  ASSERT_EQ(c.down().rc, 0);
+  Up(c, flags);
+  CliResult resumed = c.cli({"restore", *file_, "--resume", "--checkpoint", ckpt, "--json"}, {}, 180);
+  ASSERT_EQ(resumed.rc, 0) << resumed.err;
+  EXPECT_NE(resumed.err.find("from the beginning"), std::string::npos) << resumed.err;
+  auto lines = parse_json_lines(resumed.out);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.back().value("skipped", uint64_t(99)), 0u) << lines.back().dump();
+  EXPECT_EQ(lines.back().value("records", uint64_t(0)), records_->size()) << lines.back().dump();
+  EXPECT_EQ(diff_records(*records_, Scan(c), "backup file", "scan after resume"), "");
+}
+
+// A checkpoint exists from the first record sent: a restore killed as soon
+// as anything reached the cluster can be resumed. It lives in the cluster's
+// directory, so the backup's own directory (which may be read-only) is
+// never written.
+TEST_F(RestoreFaultsTest, ACheckpointExistsFromTheFirstRecordSent) {
+  TestCluster c("rf1");
+  Up(c, {"--nodes", "3", "--replicas", "2"}, {"CACHEVAULT_FAILPOINTS=restore.replica.apply@node2=delay(80)*"});
+  const std::string ckpt = Checkpoint(c);
+  const auto next_to_file = [&] {
+    size_t n = 0;
+    for (const auto& e : fs::directory_iterator(fs::path(*file_).parent_path())) n += e.path() != fs::path(*file_);
+    return n;
+  };
+  const size_t beside_before = next_to_file();
+  Spawned r = SpawnRestore(c);
+  int rc = -1;
+  ASSERT_TRUE(wait_until([&] { return c.serving_records() > 0 || try_wait_cli(r.pid, &rc); }, 60000));
+  ASSERT_EQ(rc, -1) << "the restore ended (rc " << rc << ") before it could be killed: " << read_text(r.err);
+  ASSERT_EQ(kill(r.pid, SIGKILL), 0);
+  wait_cli(r.pid, 10);
+  EXPECT_TRUE(fs::exists(ckpt)) << "records reached the cluster but there is no checkpoint at " << ckpt;
+  EXPECT_EQ(next_to_file(), beside_before) << "the restore wrote next to the backup file";
+  CliResult resumed = c.cli({"restore", *file_, "--resume", "--json"}, {}, 180);
+  ASSERT_EQ(resumed.rc, 0) << resumed.err;
+  EXPECT_EQ(resumed.err.find("no checkpoint"), std::string::npos) << resumed.err;
+  EXPECT_EQ(diff_records(*records_, Scan(c), "backup file", "scan after resume"), "");
+}
+
+// --resume with no checkpoint is not an error: the restore starts from the
+// beginning and says so.
+TEST_F(RestoreFaultsTest, ResumeWithoutACheckpointStartsFromTheBeginningAndSaysSo) {
+  TestCluster c("rf0");
+  Up(c);
+  CliResult r = c.cli({"restore", *file_, "--resume", "--json"}, {}, 180);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("no checkpoint"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("from the beginning"), std::string::npos) << r.err;
+  EXPECT_EQ(diff_records(*records_, Scan(c), "backup file", "scan after restore"), "");
+}
+
+// A checkpoint that cannot be written is found before anything is sent.
+TEST_F(RestoreFaultsTest, AnUnwritableCheckpointIsRefusedBeforeAnythingIsSent) {
+  TestCluster c("rfw");
+  Up(c);
+  const std::string not_a_dir = c.tmp() / "plain-file";
+  { std::ofstream(not_a_dir) << "x"; }
+  const std::string ckpt = not_a_dir + "/restore.ckpt";
+  CliResult r = c.cli({"restore", *file_, "--checkpoint", ckpt}, {}, 120);
+  EXPECT_EQ(r.rc, 1) << r.err;
+  EXPECT_NE(r.err.find(ckpt), std::string::npos) << "the error names the checkpoint: " << r.err;
+  EXPECT_NE(r.err.find("nothing was sent"), std::string::npos) << r.err;
+  EXPECT_TRUE(Scan(c).empty()) << "records were sent although the checkpoint could not be written";
 }
 
 // The client's own failpoints act in the client (CLI.md: `@client`):
