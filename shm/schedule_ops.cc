@@ -25,13 +25,13 @@ std::string incoming_copy_path(const BlockLayout& b, int target, uint64_t id, in
   return incoming_dir(b, target, id) + "/node" + std::to_string(node) + ".copy";
 }
 std::string default_backup_dir(const BlockLayout& b) { return std::string(b.config.data_dir) + "/backups"; }
-std::string backup_file_name(const std::string& cluster, uint64_t created_ns, uint64_t id) {
+std::string backup_file_name(const std::string& cluster, uint64_t created_ns, uint64_t id, uint32_t round) {
   const time_t secs = time_t(created_ns / 1'000'000'000ull);
   tm utc{};
   gmtime_r(&secs, &utc);
   char stamp[32];
   strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &utc);
-  return cluster + "-" + stamp + "-" + std::to_string(id) + ".cvb";
+  return cluster + "-" + stamp + "-" + std::to_string(id) + (round > 0 ? "-r" + std::to_string(round) : "") + ".cvb";
 }
 
 const char* schedule_state_name(ScheduleState s) {

@@ -19,10 +19,14 @@ std::string incoming_dir(const BlockLayout& b, int target, uint64_t schedule_id)
 std::string incoming_copy_path(const BlockLayout& b, int target, uint64_t schedule_id, int node);
 std::string default_backup_dir(const BlockLayout& b);
 // "<cluster>-<YYYYmmddTHHMMSSZ>-<id>.cvb", the time being the schedule's
-// creation (UTC). Ids do not restart with a new incarnation of a cluster
-// (shm/backup_leftovers.h), so a name is never given out twice; publishing
-// never replaces a file anyway (shm/file_env.h).
-std::string backup_file_name(const std::string& cluster, uint64_t created_ns, uint64_t schedule_id);
+// creation (UTC); a schedule that failed over to another target (round > 0)
+// ends "-<id>-r<round>.cvb", so that a file a dead target published just
+// before it died does not stand in the new target's way. Ids do not restart
+// with a new incarnation of a cluster (shm/backup_leftovers.h), so a name is
+// never given out twice; publishing never replaces a file anyway
+// (shm/file_env.h).
+std::string backup_file_name(const std::string& cluster, uint64_t created_ns, uint64_t schedule_id,
+                             uint32_t round);
 
 const char* schedule_state_name(ScheduleState s);
 const char* entry_state_name(EntryState s);

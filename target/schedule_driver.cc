@@ -10,6 +10,7 @@
 #include "shm/backup_leftovers.h"
 #include "shm/clock.h"
 #include "shm/failpoints.h"
+#include "shm/file_env.h"
 #include "shm/mailbox.h"
 #include "shm/schedule_ops.h"
 #include "target/consolidator.h"
@@ -181,7 +182,7 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
   const uint64_t verified = mono_ns();
   ConsolidationResult res;
   const std::string file =
-      std::string(s.out_dir) + "/" + shm::backup_file_name(b_.config.name, s.created_ns, sid);
+      std::string(s.out_dir) + "/" + shm::backup_file_name(b_.config.name, s.created_ns, sid, round);
   if (st && failpoint(kFpConsolidateStart)) st = Status::io_error("consolidation failed (failpoint)");
   if (st) {
     std::error_code ec;
@@ -235,11 +236,17 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
       "verify {:.1f}, merge and write {:.1f}, sync {:.1f})",
       t_, sid, res.records, res.bytes, double(s.consolidate_ns) / 1e6, double(res.input_bytes) / double(s.consolidate_ns),
       double(res.verify_ns) / 1e6, double(res.merge_ns) / 1e6, double(res.write_ns) / 1e6);
+  const std::string out_dir = s.out_dir;
+  const uint64_t created_ns = s.created_ns;
   // Milestone files are written in order, `sent` first (long done by now),
   // and `consolidation completed` before the change is announced.
   sent_milestone.join();
   write_milestone(take_milestone(b_, s, "consolidation completed"));
   block_.notify_change();
+  // A target of an earlier round that died between publishing its file and
+  // recording it left a file the schedule does not name: remove it.
+  for (uint32_t r = 0; r < round; ++r)
+    shm::FileEnv::real().unlink(out_dir + "/" + shm::backup_file_name(b_.config.name, created_ns, sid, r));
 }
 
 Status ScheduleDriver::take_verified_copies(uint64_t sid, uint32_t round, const std::vector<int>& nodes,

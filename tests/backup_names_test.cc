@@ -8,6 +8,7 @@
 #include <regex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "tests/support/cli_runner.h"
 #include "tests/support/cluster_verbs.h"
@@ -109,6 +110,25 @@ TEST(BackupNamesTest, LeftoversOfInterruptedBackupsAreRemovedAtClusterUpAndAtThe
         return true;
       },
       10000));
+}
+
+// A target that dies right after publishing its file, before recording it:
+// the backup fails over, the next target publishes under a name of its own
+// (no existing file is replaced, and none stands in its way), and the file
+// the schedule does not name is removed.
+TEST(BackupNamesTest, ATargetKilledRightAfterPublishingLeavesOneFileAfterFailover) {
+  TestCluster c("bnf");
+  Up(c, {"--targets", "2"}, {"CACHEVAULT_FAILPOINTS=consolidate.end@target0=crash"});
+  ASSERT_EQ(c.cli({"load", "--records", "500", "--value-size", "20"}).rc, 0);
+  const nlohmann::json j = Backup(c);
+  const std::string file = j.value("file", "");
+  ASSERT_FALSE(file.empty()) << j.dump();
+  EXPECT_GE(j.value("failovers", 0), 1) << j.dump();
+  EXPECT_NE(file.find("-r1.cvb"), std::string::npos) << file;
+  EXPECT_EQ(RecordsIn(file), 500u);
+  std::vector<std::string> cvb;
+  for (const auto& e : fs::directory_iterator(c.data_dir() + "/backups")) cvb.push_back(e.path().string());
+  EXPECT_EQ(cvb, std::vector<std::string>{file});
 }
 
 }  // namespace
