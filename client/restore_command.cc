@@ -182,8 +182,7 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
     }
     return fail(msg);
   }
-  std::error_code ec;
-  std::filesystem::remove(ckpt, ec);
+  shm::FileEnv::real().unlink(ckpt);
   // This run's work: every record from the resume position on (each one
   // acknowledged), not what an earlier run had done.
   const uint64_t restored = total - skipped;

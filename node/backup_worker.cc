@@ -168,8 +168,7 @@ void BackupWorker::poll() {
       stop();
       worker_ = std::thread([path = shm::local_copy_path(b_, id_, sid)] {
         shm::run_as_background();
-        std::error_code ec;
-        std::filesystem::remove(path, ec);
+        shm::FileEnv::real().unlink(path);
       });
     }
   }

@@ -215,7 +215,7 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
   if (!g.locked() || s.id != sid || s.round != round ||
       shm::ScheduleState(s.state.load()) != shm::ScheduleState::kCopyCompleted) {
     spdlog::warn("target {}: backup {} changed while consolidating; result dropped", t_, sid);
-    if (st) std::filesystem::remove(file);
+    if (st) shm::FileEnv::real().unlink(file);
     return;
   }
   if (!st) {
@@ -288,7 +288,7 @@ void ScheduleDriver::cleanup(shm::ScheduleSlot& s) {
   uint64_t freed = 0;
   for (const auto& f : std::filesystem::directory_iterator(shm::incoming_dir(b_, t_, s.id), ec)) {
     freed += f.file_size(ec);
-    std::filesystem::remove(f.path(), ec);  // one at a time: a large file takes a while
+    shm::FileEnv::real().unlink(f.path().string());  // one at a time: a large file takes a while
     beat();
   }
   std::filesystem::remove_all(shm::incoming_dir(b_, t_, s.id), ec);
