@@ -2,8 +2,6 @@
 // quotas, with weighted rendezvous hashing to break ties deterministically.
 #include "node/distribution.h"
 
-#include <xxhash.h>
-
 #include <algorithm>
 #include <cassert>
 #include <cmath>
@@ -13,6 +11,7 @@
 
 #include "node/distribution_moves.h"
 #include "node/distribution_rank.h"
+#include "resp/key_slot.h"
 
 namespace cv::node {
 namespace {
@@ -286,9 +285,18 @@ Status check_distribution(const DistributionInput& in, const DistributionTable& 
   return Status::ok();
 }
 
+uint32_t partition_of_slot(uint32_t slot, uint32_t partitions) {
+  assert(partitions > 0 && slot < resp::kSlotCount);
+  return uint32_t(uint64_t(slot) * partitions / resp::kSlotCount);
+}
+
+uint32_t first_slot_of(uint32_t partition, uint32_t partitions) {
+  // The least slot s with s * P / 16384 >= partition.
+  return uint32_t((uint64_t(partition) * resp::kSlotCount + partitions - 1) / partitions);
+}
+
 uint32_t partition_of(std::string_view key, uint32_t partitions) {
-  assert(partitions > 0);
-  return static_cast<uint32_t>(XXH64(key.data(), key.size(), 0) % partitions);
+  return partition_of_slot(resp::key_slot(key), partitions);
 }
 
 }  // namespace cv::node

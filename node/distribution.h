@@ -68,8 +68,15 @@ Status recompute_distribution(const DistributionInput& in, const DistributionTab
 // Ok if every partition lists `replicas` distinct up nodes and kNoNode after.
 Status check_distribution(const DistributionInput& in, const DistributionTable& table);
 
-// The partition of a key: XXH64(key, seed 0) % partitions.
-// REQUIRES: partitions > 0.
+// Keys map to the 16,384 Redis Cluster hash slots (CRC16 of the key or its
+// {hash tag}), and slots to partitions in contiguous ranges: partition =
+// slot * P / 16384. So a Redis client routes by slot and every slot has one
+// primary, and CLUSTER SLOTS lists one range per partition at most.
+// REQUIRES: 0 < partitions <= 16384.
 uint32_t partition_of(std::string_view key, uint32_t partitions);
+uint32_t partition_of_slot(uint32_t slot, uint32_t partitions);
+// The first slot of a partition; partition p holds the slots
+// [first_slot_of(p), first_slot_of(p + 1)).
+uint32_t first_slot_of(uint32_t partition, uint32_t partitions);
 
 }  // namespace cv::node

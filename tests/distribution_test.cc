@@ -3,7 +3,6 @@
 #include "node/distribution.h"
 
 #include <gtest/gtest.h>
-#include <xxhash.h>
 
 #include <algorithm>
 #include <cmath>
@@ -329,10 +328,25 @@ TEST_F(DistributionTest, InvalidInputIsRejectedNamingTheNumbers) {
   rejects("3 weights for 2 nodes");
 }
 
-TEST_F(DistributionTest, PartitionOfIsXxh64ModPAndStable) {
-  EXPECT_EQ(partition_of("user:42", 256), XXH64("user:42", 7, 0) % 256);
-  EXPECT_EQ(partition_of("user:42", 256), partition_of("user:42", 256));
+TEST_F(DistributionTest, PartitionOfIsTheKeysRedisSlotScaledToP) {
+  // CLUSTER KEYSLOT foo is 12182 in Redis; 12182 * 256 / 16384 = 190.
+  EXPECT_EQ(partition_of("foo", 256), 190u);
+  EXPECT_EQ(partition_of("{foo}.bar", 256), partition_of("foo", 256));
   EXPECT_EQ(partition_of("", 1), 0u);
+  EXPECT_EQ(partition_of_slot(16383, 4096), 4095u);
+}
+
+TEST_F(DistributionTest, PartitionsHoldContiguousSlotRanges) {
+  for (uint32_t parts : {1u, 3u, 256u, 1000u, 4096u}) {
+    EXPECT_EQ(first_slot_of(0, parts), 0u);
+    EXPECT_EQ(first_slot_of(parts, parts), 16384u);
+    for (uint32_t p = 0; p < parts; ++p) {
+      const uint32_t a = first_slot_of(p, parts), b = first_slot_of(p + 1, parts);
+      ASSERT_LT(a, b) << parts << " partitions, partition " << p;
+      EXPECT_EQ(partition_of_slot(a, parts), p);
+      EXPECT_EQ(partition_of_slot(b - 1, parts), p);
+    }
+  }
 }
 
 TEST_F(DistributionTest, PartitionOfSpreadsKeysEvenly) {
