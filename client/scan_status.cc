@@ -122,6 +122,9 @@ int cmd_status(const std::string& cluster, bool json) {
       e["weight"] = b.config.weights[id];
       e["partitions"] = replicas[id];
       e["primaries"] = primaries[id];
+      // The node's Redis endpoints (0 until its front end is listening).
+      e["port"] = n.redis_port.load();
+      e["socket"] = std::string(b.config.data_dir) + "/node" + std::to_string(id) + ".sock";
     } else {
       e["weight"] = 0;
       e["quota_bytes"] = b.config.target_quota[id];
@@ -153,15 +156,18 @@ int cmd_status(const std::string& cluster, bool json) {
   }
   printf("cluster %s  replicas %u  partitions %u  epoch %llu  dir %s\n", cluster.c_str(), b.config.replicas,
          b.config.partitions, static_cast<unsigned long long>(t.epoch), b.config.data_dir);
-  printf("%-8s %-4s %-8s %-8s %-6s %12s %14s %10s %8s\n", "role", "id", "pid", "state", "weight", "records", "bytes",
-         "req/s", "parts");
+  printf("%-8s %-4s %-8s %-8s %-6s %12s %14s %10s %8s %6s\n", "role", "id", "pid", "state", "weight", "records",
+         "bytes", "req/s", "parts", "port");
   for (const auto& n : j["nodes"]) {
-    printf("%-8s %-4d %-8d %-8s %-6g %12llu %14llu %10llu %8s\n", n["role"].get<std::string>().c_str(),
+    printf("%-8s %-4d %-8d %-8s %-6g %12llu %14llu %10llu %8s %6s\n", n["role"].get<std::string>().c_str(),
            n["id"].get<int>(), n["pid"].get<int>(), n["state"].get<std::string>().c_str(), n["weight"].get<double>(),
            n["records"].get<unsigned long long>(), n["bytes"].get<unsigned long long>(),
            n["requests_per_s"].get<unsigned long long>(),
-           n.contains("partitions") ? std::to_string(n["partitions"].get<int>()).c_str() : "-");
+           n.contains("partitions") ? std::to_string(n["partitions"].get<int>()).c_str() : "-",
+           n.contains("port") ? std::to_string(n["port"].get<unsigned>()).c_str() : "-");
   }
+  for (const auto& n : j["nodes"])
+    if (n.contains("socket")) printf("node %d socket %s\n", n["id"].get<int>(), n["socket"].get<std::string>().c_str());
   if (!j["schedules"].empty()) {
     printf("backups:\n");
     for (const auto& s : j["schedules"])

@@ -117,7 +117,7 @@ void WritePipeline::fail_record(const InFlight& f, uint32_t i, RecStatus why) {
   std::memcpy(&r, f.payload.data() + f.offsets[i], sizeof r);
   const char* p = f.payload.data() + f.offsets[i] + sizeof r;
   OwnedRecord o{std::string(p, r.key_len), std::string(p + r.key_len, r.value_len), r.version, r.timestamp, r.op,
-                f.seqs[i],  r.reserved + 1, 0, why};
+                f.seqs[i],  r.aux + 1, 0, why};
   if (why == RecStatus::kWrongNode) client_.refresh_table();
   if (o.attempts >= opt_.max_attempts || why == RecStatus::kBadRequest) {
     ++stats_.gave_up;

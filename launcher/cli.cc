@@ -63,6 +63,9 @@ int run_cli(int argc, char** argv) {
   up_cmd->add_option("--target-quota", up.target_quota, "bytes each target may store: one size or one per target");
   up_cmd->add_option("--node-memory", up.node_memory, "bytes each serving node may hold; writes past it are refused");
   up_cmd->add_flag("--detach", up.detach, "return once every process is ready; the cluster keeps running");
+  // Redis protocol endpoints of the serving nodes.
+  up_cmd->add_option("--port", up.port, "Redis port of node 0; node i gets PORT+i (default 0: free ports)");
+  up_cmd->add_option("--requirepass", up.requirepass, "password every Redis connection must AUTH with");
   up_cmd->callback([&] { rc = cluster_up(up); });
   std::string down_name = name;
   auto* down_cmd = cluster->add_subcommand("down", "stop every process of a cluster and remove its block");

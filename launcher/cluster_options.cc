@@ -1,6 +1,11 @@
 // Validation of `cluster up` options.
 #include "launcher/cluster_options.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -42,6 +47,24 @@ static std::vector<std::string> split_commas(const std::string& s) {
   if (!s.empty() && s.back() == ',') parts.push_back("");
   return parts;
 }
+
+namespace {
+
+bool loopback_port_free(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return true;  // cannot tell; the node will say
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  close(fd);
+  return ok;
+}
+
+}  // namespace
 
 Status build_config(const ClusterOptions& o, shm::ClusterConfig* c) {
   std::memset(c, 0, sizeof *c);
@@ -96,6 +119,18 @@ Status build_config(const ClusterOptions& o, shm::ClusterConfig* c) {
       if (c->target_quota[t] == 0) return Status::invalid("--target-quota must be larger than 0");
     }
   }
+  if (o.port < 0 || o.port > 65535 || (o.port > 0 && o.port + o.nodes - 1 > 65535))
+    return Status::invalid("--port " + std::to_string(o.port) + " leaves no room for " + std::to_string(o.nodes) +
+                           " nodes below port 65536 (use 1..65535, or 0 for free ports)");
+  // A taken port would only show as a node dying at start: say which.
+  for (int i = 0; o.port > 0 && i < o.nodes; ++i)
+    if (!loopback_port_free(o.port + i))
+      return Status::invalid("--port " + std::to_string(o.port) + ": 127.0.0.1:" + std::to_string(o.port + i) +
+                             " (node " + std::to_string(i) + ") is already in use");
+  c->redis_port_base = uint32_t(o.port);
+  if (o.requirepass.size() >= sizeof c->requirepass)
+    return Status::invalid("--requirepass is longer than " + std::to_string(sizeof c->requirepass - 1) + " bytes");
+  std::memcpy(c->requirepass, o.requirepass.data(), o.requirepass.size());
   if (!o.node_memory.empty()) {
     if (Status s = parse_bytes("--node-memory", o.node_memory, &c->node_memory); !s) return s;
     if (c->node_memory == 0) return Status::invalid("--node-memory must be larger than 0");
@@ -107,6 +142,11 @@ Status build_config(const ClusterOptions& o, shm::ClusterConfig* c) {
   std::string d = dir.string();
   while (d.size() > 1 && d.back() == '/') d.pop_back();
   if (d.size() >= shm::kPathBytes - 64) return Status::invalid("--dir '" + d + "' is too long");
+  // Each serving node's Redis Unix socket is <dir>/node<ID>.sock, and
+  // sun_path holds 107 bytes.
+  if (d.size() + std::strlen("/node31.sock") > 107)
+    return Status::invalid("--dir '" + d + "' is too long for the nodes' Redis Unix sockets (" +
+                           std::to_string(107 - std::strlen("/node31.sock")) + " bytes at most)");
   std::strncpy(c->data_dir, d.c_str(), shm::kPathBytes - 1);
   return Status::ok();
 }

@@ -23,6 +23,9 @@ struct ClusterOptions {
   std::string target_quota;   // "BYTES" or "BYTES,BYTES,..."; empty = unlimited
   std::string node_memory;    // "BYTES"; empty = unlimited
   bool detach = false;
+  // Redis front ends (see CLI.md "Redis protocol").
+  int port = 0;               // node i on port + i; 0 = free ports
+  std::string requirepass;    // empty = no AUTH needed
 };
 
 // Parses "1048576", "64K", "512M", "2G", "1GiB", "10MB" (binary multiples).

@@ -10,6 +10,8 @@
 
 #include "node/backup_worker.h"
 #include "node/distribution.h"
+#include "node/redis_frontend.h"
+#include "node/write_ops.h"
 #include "shm/clock.h"
 #include "shm/failpoints.h"
 #include "shm/process_start.h"
@@ -112,6 +114,19 @@ void ServingNode::handle(const shm::MsgHeader& h, std::string_view payload) {
 void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
   BatchReader rd(payload);
   if (!rd.ok()) return;
+  // The Redis front end's read-modify-write records become plain writes
+  // here, at the primary (node/write_ops.cc); their answers go back with it.
+  std::string rewritten;
+  std::vector<ValueReply> values;
+  const bool want_values = rd.header().flags & shm::kBatchWantValues;
+  if (want_values) {
+    shm::refresh_table(b_, &table_);
+    const bool usable = !table_.owners.empty() && table_.partitions == store_.partitions();
+    auto is_primary = [&](uint32_t p) { return usable && table_.owners[p][0] == id_; };
+    if (!evaluate_write_ops(store_, payload, is_primary, &rewritten, &values)) return;
+    payload = rewritten;
+    rd = BatchReader(payload);
+  }
   const auto mode = shm::WriteMode(rd.header().mode);
   const auto policy = shm::Policy(rd.header().policy);
   if (mode == shm::WriteMode::kKeep && rd.header().tag != 0 && rd.header().tag != last_restore_tag_)
@@ -126,6 +141,8 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
   op.client_request = h.request_id;
   op.mode = mode;
   op.policy = policy;
+  op.want_values = want_values;
+  op.values = std::move(values);
   op.results.resize(rd.header().count);
   if (mode == shm::WriteMode::kAssign) {
     op.payload.assign(payload);
@@ -341,9 +358,12 @@ void ServingNode::finish_if_done(uint64_t op_id) {
 void ServingNode::reply_write(PendingWrite& op) {
   if (failpoint(op.mode == shm::WriteMode::kKeep ? kFpRestoreStatusReturn : kFpNodeReply)) return;
   BatchBuilder out;
-  for (const auto& r : op.results) out.add_result(r);
-  Status s = link_.reply_to(op.client, op.client_generation, op.client_request, MsgType::kWriteReply, out.finish(),
-                            kReplySendTimeoutMs);
+  std::string values;
+  if (op.want_values) values = encode_value_replies(op.values, op.results);
+  else for (const auto& r : op.results) out.add_result(r);
+  Status s = link_.reply_to(op.client, op.client_generation, op.client_request,
+                            op.want_values ? MsgType::kWriteValuesReply : MsgType::kWriteReply,
+                            op.want_values ? std::string_view(values) : out.finish(), kReplySendTimeoutMs);
   if (!s) spdlog::warn("node {}: reply to client mailbox {} failed: {}", id_, op.client, s.message());
 }
 
@@ -503,6 +523,12 @@ int run_serving_node(const std::string& cluster, int id) {
   std::unique_ptr<shm::Block> block;
   if (int rc = shm::start_cluster_process(cluster, "node" + std::to_string(id), &block)) return rc;
   ServingNode node(*block, id);
+  // The node's Redis endpoints; stopped before the node (declared after).
+  std::unique_ptr<RedisFrontend> redis;
+  if (Status s = RedisFrontend::start(*block, id, node.store(), &redis); !s) {
+    spdlog::error("node {}: {}", id, s.message());
+    return 1;
+  }
   return node.run(shm::stop_requested());
 }
 

@@ -14,6 +14,7 @@
 
 #include "node/distribution.h"
 #include "node/record_store.h"
+#include "node/write_ops.h"
 #include "shm/block.h"
 #include "shm/mailbox.h"
 #include "shm/messages.h"
@@ -42,6 +43,8 @@ class ServingNode {
     uint64_t client_request = 0;
     shm::WriteMode mode = shm::WriteMode::kAssign;
     shm::Policy policy = shm::Policy::kNewer;
+    bool want_values = false;           // answer with kWriteValuesReply
+    std::vector<ValueReply> values;     // want_values: one per request record
     std::vector<shm::WireResult> results;
     std::string payload;                 // kAssign only: the batch, for version retries
     std::vector<uint32_t> record_offset; // kAssign only: where record i starts in payload

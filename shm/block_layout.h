@@ -15,7 +15,7 @@
 namespace cv::shm {
 
 inline constexpr uint64_t kBlockMagic = 0x314b434f4c425643ull;  // "CVBLOCK1"
-inline constexpr uint32_t kBlockVersion = 2;
+inline constexpr uint32_t kBlockVersion = 3;
 
 inline constexpr int kMaxServingNodes = 32;
 inline constexpr int kMaxTargets = 8;
@@ -28,10 +28,14 @@ inline constexpr size_t kPathBytes = 512;
 inline constexpr size_t kNameBytes = 64;
 inline constexpr size_t kErrorBytes = 256;
 
-// Mailboxes: serving nodes first, then targets, then client slots.
-inline constexpr int kMailboxCount = kMaxServingNodes + kMaxTargets + kMaxClients;
+// Mailboxes: serving nodes first, then targets, then client slots, then one
+// per serving node's Redis front end (the in-process client that carries
+// its connections' commands to the node's request loop).
+inline constexpr int kMailboxCount = kMaxServingNodes + kMaxTargets + kMaxClients + kMaxServingNodes;
 inline constexpr int kFirstTargetMailbox = kMaxServingNodes;
 inline constexpr int kFirstClientMailbox = kMaxServingNodes + kMaxTargets;
+inline constexpr int kFirstFrontendMailbox = kMaxServingNodes + kMaxTargets + kMaxClients;
+inline constexpr size_t kPasswordBytes = 128;
 // Each mailbox ring holds this many bytes of messages. A single message may
 // take at most a quarter, so a 1 MiB value always fits with room to spare.
 inline constexpr uint64_t kMailboxRingBytes = 8ull << 20;
@@ -79,6 +83,11 @@ struct ClusterConfig {
   double weights[kMaxServingNodes];
   uint64_t target_quota[kMaxTargets];  // 0 = unlimited
   uint64_t node_memory;                // 0 = unlimited
+  // Redis front ends: node i listens on redis_port_base + i (0: a free
+  // port each), and asks for requirepass first if it is not empty.
+  uint32_t redis_port_base;
+  uint32_t reserved_redis;
+  char requirepass[kPasswordBytes];
 };
 
 // One registry slot per process the launcher forked. Index: serving nodes
@@ -94,7 +103,11 @@ struct NodeSlot {
   std::atomic<uint64_t> requests_total;
   std::atomic<uint64_t> requests_per_s;
   std::atomic<uint64_t> used_bytes;    // targets: bytes stored against quota
-  uint64_t reserved[2];
+  // Serving nodes: the TCP port of the Redis front end, published before
+  // the node is up (its Unix socket is <data_dir>/node<id>.sock).
+  std::atomic<uint32_t> redis_port;
+  uint32_t reserved32;
+  uint64_t reserved;
 };
 
 // The data distribution table, guarded by a seqlock so readers never take the

@@ -40,6 +40,7 @@ void BatchBuilder::add_result(const WireResult& r) {
 
 void BatchBuilder::set_tag(uint64_t tag) { std::memcpy(buf_.data() + offsetof(BatchHeader, tag), &tag, 8); }
 void BatchBuilder::set_epoch(uint64_t epoch) { std::memcpy(buf_.data() + offsetof(BatchHeader, epoch), &epoch, 8); }
+void BatchBuilder::set_flags(uint16_t flags) { std::memcpy(buf_.data() + offsetof(BatchHeader, flags), &flags, 2); }
 
 std::string_view BatchBuilder::finish() {
   std::memcpy(buf_.data() + offsetof(BatchHeader, count), &count_, sizeof count_);

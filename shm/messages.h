@@ -21,6 +21,9 @@ enum class MsgType : uint16_t {
   kScanReply = 8,
   kBackupRequest = 9,   // client -> serving node: payload is the output dir
   kBackupReply = 10,    // BackupReplyWire + message
+  // Answer to a kWrite batch that asked for values (kBatchWantValues): one
+  // WireRecord per record of the request, status and reply value.
+  kWriteValuesReply = 11,
 };
 
 // How a coordinator treats a batch.
@@ -50,13 +53,30 @@ enum class RecStatus : uint8_t {
 
 const char* rec_status_name(RecStatus s);
 
-enum class RecOp : uint8_t { kPut = 0, kDelete = 1 };
+// kPut and kDelete are what is stored and replicated. The others come from
+// the Redis front end in kAssign batches: the primary evaluates them against
+// the value it holds (node/write_ops.cc), atomically since its request loop
+// is the store's only writer, and replicates the outcome as kPut / kDelete.
+enum class RecOp : uint8_t {
+  kPut = 0,
+  kDelete = 1,
+  kSetCond = 2,      // put if the kCond* bits of WireRecord::aux allow
+  kDeleteCount = 3,  // delete, answering whether (kCondGet: what) it held
+  kIncrBy = 4,       // value: a decimal int64 delta
+  kIncrByFloat = 5,  // value: a decimal float delta
+  kAppend = 6,       // value: bytes to append
+};
+inline constexpr uint32_t kCondNx = 1;   // only if absent
+inline constexpr uint32_t kCondXx = 2;   // only if present
+inline constexpr uint32_t kCondGet = 4;  // answer the old value
+// BatchHeader::flags: answer with kWriteValuesReply.
+inline constexpr uint16_t kBatchWantValues = 1;
 
 struct BatchHeader {
   uint32_t count;
   uint8_t mode;     // WriteMode
   uint8_t policy;   // Policy
-  uint16_t reserved;
+  uint16_t flags;   // kBatchWantValues
   uint64_t tag;     // kWrite/kKeep: restore id; kScan/kScanReply: partition cursor
   uint64_t epoch;   // sender's table epoch
   // kKeep: how many records the whole restore writes (0: unknown), so that
@@ -74,7 +94,9 @@ struct WireRecord {
   uint64_t version;
   uint64_t timestamp;
   uint32_t index;   // position in the client's batch, echoed in replies
-  uint32_t reserved;
+  // kSetCond / kDeleteCount: kCond* bits. With kPut / kDelete the sender's
+  // own (the write pipeline counts a record's attempts in it).
+  uint32_t aux;
 };
 static_assert(sizeof(WireRecord) == 32);
 
@@ -111,6 +133,7 @@ class BatchBuilder {
   bool empty() const { return count_ == 0; }
   void set_tag(uint64_t tag);
   void set_epoch(uint64_t epoch);
+  void set_flags(uint16_t flags);
   // The payload with its count filled in.
   std::string_view finish();
   void reset(WriteMode mode, Policy policy, uint64_t tag, uint64_t expected_records = 0);

@@ -1,0 +1,473 @@
+// Connection and server commands of the Redis front end: HELLO, AUTH,
+// CLIENT, COMMAND, INFO, CONFIG GET, SCAN, KEYS, FLUSHALL, BGSAVE, SAVE,
+// LASTSAVE.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <fstream>
+#include <map>
+
+#include "node/distribution.h"
+#include "node/redis_service.h"
+#include "node/write_ops.h"
+#include "resp/glob.h"
+#include "resp/key_slot.h"
+#include "shm/clock.h"
+
+namespace cv::node {
+
+using resp::Cmd;
+
+namespace {
+
+constexpr std::string_view kRedisVersion = "7.0.15";  // the Redis whose commands we answer
+
+std::string lower(std::string_view s) {
+  std::string o(s);
+  for (char& c : o) c = char(std::tolower((unsigned char)c));
+  return o;
+}
+
+std::string upper(std::string_view s) {
+  std::string o(s);
+  for (char& c : o) c = char(std::toupper((unsigned char)c));
+  return o;
+}
+
+std::string unknown_subcommand(std::string_view cmd, std::string_view sub) {
+  return "ERR unknown subcommand '" + std::string(sub.substr(0, 128)) + "'. Try " + upper(cmd) + " HELP.";
+}
+
+bool password_matches(const shm::BlockLayout& b, std::string_view pass) {
+  const std::string_view want(b.config.requirepass, strnlen(b.config.requirepass, sizeof b.config.requirepass));
+  return !want.empty() && pass == want;
+}
+
+uint64_t rss_bytes() {
+  std::ifstream f("/proc/self/statm");
+  uint64_t pages = 0, resident = 0;
+  f >> pages >> resident;
+  return resident * uint64_t(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
+void RedisService::cmd_hello(Connection& c, const std::vector<std::string_view>& a) {
+  int proto = c.protocol;
+  size_t i = 1;
+  if (a.size() > 1) {
+    int64_t v = 0;
+    if (!parse_int64(a[1], &v)) return c.reply().error("ERR Protocol version is not an integer or out of range");
+    if (v < 2 || v > 3) return c.reply().error("NOPROTO unsupported protocol version");
+    proto = int(v);
+    i = 2;
+  }
+  bool authed = c.authenticated;
+  std::string name = c.name;
+  for (; i < a.size(); ++i) {
+    const std::string o = lower(a[i]);
+    if (o == "auth" && i + 2 < a.size()) {
+      if (a[i + 1] != "default" || !password_matches(b_, a[i + 2]))
+        return c.reply().error("WRONGPASS invalid username-password pair or user is disabled.");
+      authed = true;
+      i += 2;
+    } else if (o == "setname" && i + 1 < a.size()) {
+      name = std::string(a[i + 1]);
+      ++i;
+    } else {
+      return c.reply().error("ERR Syntax error in HELLO option '" + std::string(a[i]) + "'");
+    }
+  }
+  if (!authed) return c.reply().error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+  c.authenticated = authed;
+  c.name = name;
+  c.protocol = proto;
+  resp::ReplyWriter w = c.reply();
+  w.map(7);
+  w.bulk("server");
+  w.bulk("redis");
+  w.bulk("version");
+  w.bulk(kRedisVersion);
+  w.bulk("proto");
+  w.integer(proto);
+  w.bulk("id");
+  w.integer(int64_t(c.id));
+  w.bulk("mode");
+  w.bulk("cluster");
+  w.bulk("role");
+  w.bulk("master");
+  w.bulk("modules");
+  w.array(0);
+}
+
+void RedisService::cmd_auth(Connection& c, const std::vector<std::string_view>& a) {
+  if (a.size() > 3) return c.reply().error("ERR syntax error");
+  if (b_.config.requirepass[0] == 0)
+    return c.reply().error(
+        "ERR AUTH <password> called without any password configured for the default user. Are you sure your "
+        "configuration is correct?");
+  const bool user_ok = a.size() == 2 || a[1] == "default";
+  if (!user_ok || !password_matches(b_, a.back()))
+    return c.reply().error("WRONGPASS invalid username-password pair or user is disabled.");
+  c.authenticated = true;
+  c.reply().ok();
+}
+
+std::string RedisService::client_info(const Connection& c) const {
+  const uint64_t age = (wall_ns() - std::min(wall_ns(), c.created_ns)) / 1'000'000'000ull;
+  return "id=" + std::to_string(c.id) + " addr=" + c.peer + " laddr=127.0.0.1:" + std::to_string(node_port(id_)) +
+         " fd=0 name=" + c.name + " age=" + std::to_string(age) + " idle=0 flags=" + (c.readonly ? "r" : "N") +
+         " db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 obl=0 oll=0 omem=0 "
+         "tot-mem=0 events=r cmd=" + (c.last_command.empty() ? "NULL" : c.last_command) +
+         " user=default redir=-1 resp=" + std::to_string(c.protocol);
+}
+
+void RedisService::cmd_client(Connection& c, const std::vector<std::string_view>& a) {
+  const std::string sub = lower(a[1]);
+  resp::ReplyWriter w = c.reply();
+  if (sub == "id" && a.size() == 2) return w.integer(int64_t(c.id));
+  if (sub == "getname" && a.size() == 2) return c.name.empty() ? w.null() : w.bulk(c.name);
+  if (sub == "setname" && a.size() == 3) {
+    for (char ch : a[2])
+      if (ch < '!' || ch > '~')
+        return w.error("ERR Client names cannot contain spaces, newlines or special characters.");
+    c.name = std::string(a[2]);
+    return w.ok();
+  }
+  if (sub == "info" && a.size() == 2) return w.verbatim(client_info(c) + "\n");
+  if (sub == "list") {
+    std::string out;
+    for (const auto& [id, weak] : connections_)
+      if (auto other = weak.lock()) out += client_info(*other) + "\n";
+    return w.verbatim(out);
+  }
+  if (sub == "setinfo" && a.size() == 4) return w.ok();
+  if (sub == "reply" && a.size() == 3 && lower(a[2]) == "on") return w.ok();
+  if (sub == "help") {
+    w.array(5);
+    w.simple("CLIENT <subcommand> [<arg> ...]. Subcommands are:");
+    w.simple("ID | GETNAME | SETNAME <name> | INFO | LIST");
+    w.simple("SETINFO <attr> <value>");
+    w.simple("REPLY ON");
+    w.simple("HELP");
+    return;
+  }
+  w.error(unknown_subcommand("client", a[1]));
+}
+
+namespace {
+
+void command_entry(resp::ReplyWriter& w, const resp::CommandSpec& s) {
+  w.array(10);
+  w.bulk(s.name);
+  w.integer(s.arity);
+  const auto flags = resp::flag_names(s.flags);
+  w.set(flags.size());
+  for (auto f : flags) w.simple(f);
+  w.integer(s.first_key);
+  w.integer(s.last_key);
+  w.integer(s.step);
+  std::vector<std::string_view> acl;
+  for (std::string_view rest = s.acl; !rest.empty();) {
+    const size_t sp = rest.find(' ');
+    acl.push_back(rest.substr(0, sp));
+    rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+  }
+  w.set(acl.size());
+  for (auto x : acl) w.simple(x);
+  w.set(0);    // tips
+  w.array(0);  // key specifications
+  w.array(0);  // subcommands
+}
+
+}  // namespace
+
+void RedisService::cmd_command(Connection& c, const std::vector<std::string_view>& a) {
+  resp::ReplyWriter w = c.reply();
+  const auto all = resp::all_commands();
+  if (a.size() == 1) {
+    w.array(all.size());
+    for (const auto& s : all) command_entry(w, s);
+    return;
+  }
+  const std::string sub = lower(a[1]);
+  if (sub == "count" && a.size() == 2) return w.integer(int64_t(all.size()));
+  if (sub == "list" && a.size() == 2) {
+    w.array(all.size());
+    for (const auto& s : all) w.bulk(s.name);
+    return;
+  }
+  if (sub == "info") {
+    if (a.size() == 2) {
+      w.array(all.size());
+      for (const auto& s : all) command_entry(w, s);
+      return;
+    }
+    w.array(a.size() - 2);
+    for (size_t i = 2; i < a.size(); ++i) {
+      const resp::CommandSpec* s = resp::find_command(a[i]);
+      s ? command_entry(w, *s) : w.null_array();
+    }
+    return;
+  }
+  if (sub == "docs") {
+    std::vector<const resp::CommandSpec*> want;
+    if (a.size() == 2) {
+      for (const auto& s : all) want.push_back(&s);
+    } else {
+      for (size_t i = 2; i < a.size(); ++i)
+        if (const resp::CommandSpec* s = resp::find_command(a[i])) want.push_back(s);
+    }
+    w.map(want.size());
+    for (const auto* s : want) {
+      w.bulk(s->name);
+      w.map(3);
+      w.bulk("summary");
+      w.bulk(s->summary);
+      w.bulk("since");
+      w.bulk("1.0.0");
+      w.bulk("group");
+      w.bulk(s->first_key > 0 ? "string" : "server");
+    }
+    return;
+  }
+  if (sub == "getkeys" && a.size() >= 3) {
+    const resp::CommandSpec* s = resp::find_command(a[2]);
+    if (!s) return w.error("ERR Invalid command specified");
+    std::vector<std::string_view> args(a.begin() + 2, a.end());
+    if (!resp::arity_ok(*s, args.size())) return w.error("ERR Invalid number of arguments specified for command");
+    const auto keys = resp::key_positions(*s, args.size());
+    if (keys.empty()) return w.error("ERR The command has no key arguments");
+    w.array(keys.size());
+    for (size_t k : keys) w.bulk(args[k]);
+    return;
+  }
+  w.error(unknown_subcommand("command", a[1]));
+}
+
+void RedisService::cmd_config(Connection& c, const std::vector<std::string_view>& a) {
+  resp::ReplyWriter w = c.reply();
+  if (lower(a[1]) != "get" || a.size() < 3) return w.error(unknown_subcommand("config", a[1]));
+  // The settings clients ask for (redis-benchmark reads save and appendonly).
+  const std::string port = std::to_string(node_port(id_));
+  const std::vector<std::pair<std::string, std::string>> known{
+      {"save", ""}, {"appendonly", "no"}, {"cluster-enabled", "yes"}, {"databases", "1"}, {"port", port},
+      {"maxmemory", std::to_string(b_.config.node_memory)}, {"proto-max-bulk-len", std::to_string(shm::kMaxValueBytes)},
+  };
+  std::vector<const std::pair<std::string, std::string>*> hits;
+  for (const auto& kv : known)
+    for (size_t i = 2; i < a.size(); ++i)
+      if (resp::glob_match(a[i], kv.first, true)) {
+        hits.push_back(&kv);
+        break;
+      }
+  w.map(hits.size());
+  for (const auto* kv : hits) {
+    w.bulk(kv->first);
+    w.bulk(kv->second);
+  }
+}
+
+void RedisService::cmd_scan(Connection& c, const std::vector<std::string_view>& a) {
+  // The cursor is the next hash slot to look at: it means the same under
+  // any table, so a scan survives partitions moving; each call covers
+  // whole slots, so no key of a slot is left between two calls.
+  int64_t cursor = 0;
+  if (!parse_int64(a[1], &cursor) || cursor < 0) return c.reply().error("ERR invalid cursor");
+  std::string_view pattern;
+  bool has_pattern = false;
+  int64_t count = 10;
+  for (size_t i = 2; i < a.size(); ++i) {
+    const std::string o = lower(a[i]);
+    if (o == "match" && i + 1 < a.size()) {
+      pattern = a[++i];
+      has_pattern = true;
+    } else if (o == "count" && i + 1 < a.size()) {
+      if (!parse_int64(a[++i], &count)) return c.reply().error("ERR value is not an integer or out of range");
+      if (count < 1) return c.reply().error("ERR syntax error");
+    } else if (o == "type" && i + 1 < a.size()) {
+      // Every value here is a string: another type matches no key.
+      if (lower(a[++i]) != "string") {
+        resp::ReplyWriter w = c.reply();
+        w.array(2);
+        w.bulk("0");
+        w.array(0);
+        return;
+      }
+    } else {
+      return c.reply().error("ERR syntax error");
+    }
+  }
+  shm::refresh_table(b_, &table_);
+  std::vector<std::string> keys;
+  uint32_t slot = uint32_t(std::min<int64_t>(cursor, resp::kSlotCount));
+  while (slot < resp::kSlotCount && keys.size() < size_t(count)) {
+    const uint32_t p = partition_of_slot(slot, store_.partitions());
+    const uint32_t end = first_slot_of(p + 1, store_.partitions());
+    if (!primary_here(p)) {
+      slot = end;
+      continue;
+    }
+    // One pass over the partition gives the keys of its slots from `slot`
+    // on; they are handed out whole slots at a time.
+    std::map<uint32_t, std::vector<std::string>> by_slot;
+    store_.for_each(p, [&](std::string_view k, const RecordRef& r) {
+      if (r.tombstone) return;
+      const uint32_t s = resp::key_slot(k);
+      if (s < slot) return;
+      if (has_pattern && !resp::glob_match(pattern, k)) return;
+      by_slot[s].emplace_back(k);
+    });
+    for (auto& [s, ks] : by_slot) {
+      if (keys.size() >= size_t(count)) {
+        slot = s;
+        break;
+      }
+      for (auto& k : ks) keys.push_back(std::move(k));
+      slot = s + 1;
+    }
+    if (keys.size() < size_t(count)) slot = end;
+  }
+  resp::ReplyWriter w = c.reply();
+  w.array(2);
+  w.bulk(slot >= resp::kSlotCount ? "0" : std::to_string(slot));
+  w.array(keys.size());
+  for (const auto& k : keys) w.bulk(k);
+}
+
+void RedisService::cmd_keys(Connection& c, const std::vector<std::string_view>& a) {
+  shm::refresh_table(b_, &table_);
+  std::vector<std::string> keys;
+  for (uint32_t p = 0; p < store_.partitions(); ++p) {
+    if (!primary_here(p)) continue;
+    store_.for_each(p, [&](std::string_view k, const RecordRef& r) {
+      if (!r.tombstone && resp::glob_match(a[1], k)) keys.emplace_back(k);
+    });
+  }
+  resp::ReplyWriter w = c.reply();
+  w.array(keys.size());
+  for (const auto& k : keys) w.bulk(k);
+}
+
+void RedisService::cmd_flush(Connection& c, const std::vector<std::string_view>& a) {
+  for (size_t i = 1; i < a.size(); ++i) {
+    const std::string o = lower(a[i]);
+    if (o != "sync" && o != "async") return c.reply().error("ERR syntax error");
+  }
+  // As in Redis Cluster, a node empties the slots it is primary for; the
+  // deletes travel the normal write path, so replicas and backups see them.
+  shm::refresh_table(b_, &table_);
+  std::vector<std::string> keys;
+  for (uint32_t p = 0; p < store_.partitions(); ++p) {
+    if (!primary_here(p)) continue;
+    store_.for_each(p, [&](std::string_view k, const RecordRef& r) {
+      if (!r.tombstone) keys.emplace_back(k);
+    });
+  }
+  if (keys.empty()) return c.reply().ok();
+  auto op = make_op(c, Cmd::kFlushAll, 0, keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) queue_write(op, uint32_t(i), shm::RecOp::kDelete, 0, keys[i], {});
+}
+
+void RedisService::cmd_bgsave(Connection& c, bool wait) {
+  (void)wait;
+  c.reply().error("ERR BGSAVE is not wired to the cluster backup yet");
+}
+
+void RedisService::cmd_lastsave(Connection& c) {
+  // The wall-clock second the last backup of this cluster completed.
+  uint64_t best = 0;
+  for (const auto& s : b_.schedules) {
+    if (s.id == 0 || shm::ScheduleState(s.state.load()) != shm::ScheduleState::kConsolidationCompleted) continue;
+    const uint64_t done = s.created_ns + (s.completed_mono_ns - std::min(s.completed_mono_ns, s.started_mono_ns));
+    best = std::max(best, done);
+  }
+  c.reply().integer(int64_t(best / 1'000'000'000ull));
+}
+
+std::string RedisService::info_text(std::string_view section) {
+  const std::string want = lower(section);
+  const bool all = want.empty() || want == "all" || want == "everything" || want == "default";
+  std::string out;
+  auto add = [&](std::string_view name, const std::string& body) {
+    if (!all && want != name) return;
+    if (!out.empty()) out += "\r\n";
+    std::string title(name);
+    title[0] = char(std::toupper((unsigned char)title[0]));
+    out += "# " + title + "\r\n" + body;
+  };
+  const uint64_t up_s = (mono_ns() - started_ns_) / 1'000'000'000ull;
+  const int port = node_port(id_);
+  if (all || want == "server")
+    add("server", "redis_version:" + std::string(kRedisVersion) + "\r\nredis_mode:cluster\r\nos:Linux\r\n" +
+                      "arch_bits:64\r\nprocess_id:" + std::to_string(getpid()) + "\r\ntcp_port:" +
+                      std::to_string(port) + "\r\nuptime_in_seconds:" + std::to_string(up_s) +
+                      "\r\nuptime_in_days:" + std::to_string(up_s / 86400) + "\r\ncachevault_cluster:" +
+                      block_.cluster() + "\r\ncachevault_node:" + std::to_string(id_) + "\r\n");
+  if (all || want == "clients")
+    add("clients", "connected_clients:" + std::to_string(connections_.size()) +
+                       "\r\nmaxclients:10000\r\nblocked_clients:0\r\n");
+  if (all || want == "memory") {
+    const uint64_t used = store_.bytes();
+    add("memory", "used_memory:" + std::to_string(used) + "\r\nused_memory_rss:" + std::to_string(rss_bytes()) +
+                      "\r\nmaxmemory:" + std::to_string(b_.config.node_memory) +
+                      "\r\nmaxmemory_policy:noeviction\r\ncachevault_records:" + std::to_string(store_.records()) +
+                      "\r\n");
+  }
+  if (all || want == "persistence") {
+    bool in_progress = false;
+    uint64_t last_id = 0;
+    std::string last_status = "ok";
+    for (const auto& s : b_.schedules) {
+      if (s.id == 0) continue;
+      const auto st = shm::ScheduleState(s.state.load());
+      if (st != shm::ScheduleState::kConsolidationCompleted && st != shm::ScheduleState::kFailed) in_progress = true;
+      else if (s.id > last_id) {
+        last_id = s.id;
+        last_status = st == shm::ScheduleState::kFailed ? "err" : "ok";
+      }
+    }
+    std::string lastsave;
+    {
+      uint64_t best = 0;
+      for (const auto& s : b_.schedules)
+        if (s.id != 0 && shm::ScheduleState(s.state.load()) == shm::ScheduleState::kConsolidationCompleted)
+          best = std::max(best, s.created_ns + (s.completed_mono_ns - std::min(s.completed_mono_ns, s.started_mono_ns)));
+      lastsave = std::to_string(best / 1'000'000'000ull);
+    }
+    add("persistence", "loading:0\r\nrdb_bgsave_in_progress:" + std::string(in_progress ? "1" : "0") +
+                           "\r\nrdb_last_save_time:" + lastsave + "\r\nrdb_last_bgsave_status:" + last_status +
+                           "\r\naof_enabled:0\r\n");
+  }
+  if (all || want == "stats")
+    add("stats", "total_connections_received:" + std::to_string(total_connections_) +
+                     "\r\ntotal_commands_processed:" + std::to_string(total_commands_) +
+                     "\r\ninstantaneous_ops_per_sec:" + std::to_string(b_.nodes[id_].requests_per_s.load()) +
+                     "\r\nkeyspace_hits:" + std::to_string(keyspace_hits_) +
+                     "\r\nkeyspace_misses:" + std::to_string(keyspace_misses_) + "\r\nrejected_connections:0\r\n");
+  if (all || want == "replication")
+    add("replication", "role:master\r\nconnected_slaves:0\r\ncachevault_replicas:" +
+                           std::to_string(b_.config.replicas) +
+                           "\r\ncachevault_write_ack:every_replica\r\n"
+                           "cachevault_replication:synchronous (a write is answered once all " +
+                           std::to_string(b_.config.replicas) + " copies hold it; WAIT returns " +
+                           std::to_string(b_.config.replicas - 1) + " at once)\r\n");
+  if (all || want == "cluster") add("cluster", "cluster_enabled:1\r\n");
+  if (all || want == "keyspace") {
+    const uint64_t n = count_primary_keys();
+    add("keyspace", n ? "db0:keys=" + std::to_string(n) + ",expires=0,avg_ttl=0\r\n" : "");
+  }
+  return out;
+}
+
+void RedisService::cmd_info(Connection& c, const std::vector<std::string_view>& a) {
+  std::string text;
+  if (a.size() == 1) text = info_text("");
+  for (size_t i = 1; i < a.size(); ++i) text += (text.empty() ? "" : "\r\n") + info_text(a[i]);
+  c.reply().verbatim(text);
+}
+
+}  // namespace cv::node

@@ -1,0 +1,434 @@
+// Command dispatch of the Redis front end, and the key and string commands:
+// arity, AUTH and slot checks, then records queued for the node and the
+// replies built from its answers.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "node/distribution.h"
+#include "node/redis_service.h"
+#include "node/write_ops.h"
+#include "resp/key_slot.h"
+#include "shm/clock.h"
+
+namespace cv::node {
+
+using resp::Cmd;
+using shm::RecOp;
+using shm::RecStatus;
+
+namespace {
+
+constexpr uint32_t kSetGet = 1;  // DeferredOp::flags: SET ... GET, GETSET
+constexpr uint32_t kSetNxInt = 2;  // SETNX answers 1 / 0
+
+std::string lower(std::string_view s) {
+  std::string o(s);
+  for (char& c : o) c = char(std::tolower((unsigned char)c));
+  return o;
+}
+
+// Redis's text for a command it does not know.
+std::string unknown_command(const std::vector<std::string_view>& a) {
+  std::string args;
+  for (size_t i = 1; i < a.size() && args.size() < 128; ++i) {
+    args += "'";
+    args.append(a[i].substr(0, 128 - std::min<size_t>(128, args.size())));
+    args += "' ";
+  }
+  return "ERR unknown command '" + std::string(a[0].substr(0, 128)) + "', with args beginning with: " + args;
+}
+
+constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
+constexpr std::string_view kNoExpiry =
+    "ERR cachevault does not keep key expiry (EX, PX, EXAT, PXAT, EXPIRE...) yet";
+
+// A failed write or read as a Redis error reply; false if the status is fine.
+bool write_failure(resp::ReplyWriter& w, RecStatus s) {
+  switch (s) {
+    case RecStatus::kOk:
+    case RecStatus::kStale:
+    case RecStatus::kNotFound: return false;
+    case RecStatus::kFull: w.error("OOM command not allowed when used memory > 'maxmemory'."); return true;
+    case RecStatus::kNodeDown:
+      w.error("TRYAGAIN a replica of the key is down: the write is not on every copy");
+      return true;
+    case RecStatus::kTimeout: w.error("TRYAGAIN the node or a replica did not answer in time"); return true;
+    case RecStatus::kBadRequest: w.error("ERR key or value of a size cachevault does not store"); return true;
+    case RecStatus::kWrongNode: return false;  // the caller answers -MOVED
+  }
+  return false;
+}
+
+}  // namespace
+
+void RedisService::dispatch(Connection& c, const std::vector<std::string_view>& a) {
+  ++total_commands_;
+  const resp::CommandSpec* spec = resp::find_command(a[0]);
+  resp::ReplyWriter w = c.reply();
+  if (!spec) {
+    w.error(unknown_command(a));
+    return;
+  }
+  c.last_command = std::string(spec->name);
+  if (!c.authenticated && !(spec->flags & resp::kFlagNoAuth)) {
+    w.error("NOAUTH Authentication required.");
+    return;
+  }
+  if (!resp::arity_ok(*spec, a.size())) {
+    w.error("ERR wrong number of arguments for '" + std::string(spec->name) + "' command");
+    return;
+  }
+  uint32_t slot = 0;
+  if (spec->first_key > 0) {
+    shm::refresh_table(b_, &table_);
+    if (!route(c, *spec, a, &slot)) return;
+  }
+  switch (spec->cmd) {
+    case Cmd::kPing:
+      if (a.size() > 2) w.error("ERR wrong number of arguments for 'ping' command");
+      else if (a.size() == 2) w.bulk(a[1]);
+      else w.simple("PONG");
+      return;
+    case Cmd::kEcho: w.bulk(a[1]); return;
+    case Cmd::kQuit:
+      w.ok();
+      c.close_after_replies();
+      return;
+    case Cmd::kSelect: {
+      int64_t db = 0;
+      if (!parse_int64(a[1], &db)) w.error(kNotInteger);
+      else if (db != 0) w.error("ERR SELECT is not allowed in cluster mode");
+      else w.ok();
+      return;
+    }
+    case Cmd::kTime: {
+      const uint64_t us = wall_ns() / 1000;
+      w.array(2);
+      w.bulk(std::to_string(us / 1'000'000));
+      w.bulk(std::to_string(us % 1'000'000));
+      return;
+    }
+    case Cmd::kWait: {
+      int64_t n = 0, t = 0;
+      if (!parse_int64(a[1], &n) || !parse_int64(a[2], &t)) return w.error(kNotInteger);
+      if (t < 0) return w.error("ERR timeout is negative");
+      // Every write is answered only once every replica holds it, so the
+      // connection's writes are on all R - 1 other copies already.
+      w.integer(int64_t(b_.config.replicas) - 1);
+      return;
+    }
+    case Cmd::kReadOnly:
+      c.readonly = true;
+      w.ok();
+      return;
+    case Cmd::kReadWrite:
+      c.readonly = false;
+      w.ok();
+      return;
+    case Cmd::kHello: return cmd_hello(c, a);
+    case Cmd::kAuth: return cmd_auth(c, a);
+    case Cmd::kClient: return cmd_client(c, a);
+    case Cmd::kCommand: return cmd_command(c, a);
+    case Cmd::kInfo: return cmd_info(c, a);
+    case Cmd::kConfig: return cmd_config(c, a);
+    case Cmd::kCluster: return cmd_cluster(c, a);
+    case Cmd::kScan: return cmd_scan(c, a);
+    case Cmd::kKeys: return cmd_keys(c, a);
+    case Cmd::kFlushAll:
+    case Cmd::kFlushDb: return cmd_flush(c, a);
+    case Cmd::kDbSize: w.integer(int64_t(count_primary_keys())); return;
+    case Cmd::kBgSave: return cmd_bgsave(c, false);
+    case Cmd::kSave: return cmd_bgsave(c, true);
+    case Cmd::kLastSave: return cmd_lastsave(c);
+    case Cmd::kSet:
+    case Cmd::kSetNx:
+    case Cmd::kGetSet: return cmd_set(c, a, slot);
+    case Cmd::kSetEx:
+    case Cmd::kPSetEx:
+    case Cmd::kExpire:
+    case Cmd::kPExpire:
+    case Cmd::kExpireAt:
+    case Cmd::kPExpireAt: w.error(kNoExpiry); return;
+    case Cmd::kGet:
+    case Cmd::kMGet:
+    case Cmd::kMSet:
+    case Cmd::kDel:
+    case Cmd::kUnlink:
+    case Cmd::kExists:
+    case Cmd::kIncr:
+    case Cmd::kDecr:
+    case Cmd::kIncrBy:
+    case Cmd::kDecrBy:
+    case Cmd::kIncrByFloat:
+    case Cmd::kAppend:
+    case Cmd::kStrlen:
+    case Cmd::kGetDel:
+    case Cmd::kGetEx:
+    case Cmd::kTtl:
+    case Cmd::kPTtl:
+    case Cmd::kPersist:
+    case Cmd::kExpireTime:
+    case Cmd::kPExpireTime:
+    case Cmd::kType: return cmd_data(c, *spec, a, slot);
+  }
+}
+
+bool RedisService::route(Connection& c, const resp::CommandSpec& spec, const std::vector<std::string_view>& a,
+                         uint32_t* slot) {
+  const std::vector<size_t> keys = resp::key_positions(spec, a.size());
+  if (keys.empty()) return true;
+  *slot = resp::key_slot(a[keys[0]]);
+  for (size_t k : keys) {
+    if (resp::key_slot(a[k]) != *slot) {
+      c.reply().error("CROSSSLOT Keys in request don't hash to the same slot");
+      return false;
+    }
+  }
+  if (table_.owners.empty()) {
+    c.reply().error("CLUSTERDOWN Hash slot not served");
+    return false;
+  }
+  const uint32_t p = partition_of_slot(*slot, table_.partitions);
+  const auto& owners = table_.owners[p];
+  if (owners[0] == id_) return true;
+  if ((spec.flags & resp::kFlagReadonly) && c.readonly) {
+    for (uint32_t k = 1; k < table_.replicas; ++k)
+      if (owners[k] == id_) return true;
+  }
+  resp::ReplyWriter w = c.reply();
+  moved(w, *slot);
+  return false;
+}
+
+void RedisService::moved(resp::ReplyWriter& w, uint32_t slot) {
+  shm::refresh_table(b_, &table_);
+  const int primary = table_.owners.empty() ? -1 : table_.owners[partition_of_slot(slot, table_.partitions)][0];
+  const int port = primary < 0 ? 0 : node_port(primary);
+  if (port == 0) return w.error("CLUSTERDOWN Hash slot not served");
+  w.error("MOVED " + std::to_string(slot) + " 127.0.0.1:" + std::to_string(port));
+}
+
+std::shared_ptr<DeferredOp> RedisService::make_op(Connection& c, Cmd cmd, uint32_t slot, size_t parts) {
+  auto op = std::make_shared<DeferredOp>();
+  op->conn = c.shared_from_this();
+  op->slot = c.defer();
+  op->cmd = cmd;
+  op->protocol = c.protocol;
+  op->key_slot = slot;
+  op->parts.resize(parts);
+  return op;
+}
+
+void RedisService::cmd_set(Connection& c, const std::vector<std::string_view>& a, uint32_t slot) {
+  const resp::CommandSpec* spec = resp::find_command(a[0]);
+  uint32_t cond = 0;
+  if (spec->cmd == Cmd::kSetNx) {
+    cond = shm::kCondNx;
+  } else if (spec->cmd == Cmd::kGetSet) {
+    cond = shm::kCondGet;
+  } else {
+    bool expiry = false, keepttl = false;
+    for (size_t i = 3; i < a.size(); ++i) {
+      const std::string o = lower(a[i]);
+      const bool has_arg = i + 1 < a.size();
+      if (o == "nx" && !(cond & shm::kCondXx)) {
+        cond |= shm::kCondNx;
+      } else if (o == "xx" && !(cond & shm::kCondNx)) {
+        cond |= shm::kCondXx;
+      } else if (o == "get") {
+        cond |= shm::kCondGet;
+      } else if (o == "keepttl" && !expiry) {
+        keepttl = true;
+      } else if ((o == "ex" || o == "px" || o == "exat" || o == "pxat") && !expiry && !keepttl && has_arg) {
+        int64_t v = 0;
+        if (!parse_int64(a[i + 1], &v)) return c.reply().error(kNotInteger);
+        if (v <= 0) return c.reply().error("ERR invalid expire time in 'set' command");
+        expiry = true;
+        ++i;
+      } else {
+        return c.reply().error("ERR syntax error");
+      }
+    }
+    if (expiry) return c.reply().error(kNoExpiry);
+  }
+  auto op = make_op(c, spec->cmd, slot, 1);
+  if (spec->cmd == Cmd::kSetNx) op->flags = kSetNxInt;
+  if (cond & shm::kCondGet) op->flags |= kSetGet;
+  if (cond == 0) queue_write(op, 0, RecOp::kPut, 0, a[1], a[2]);
+  else queue_write(op, 0, RecOp::kSetCond, cond, a[1], a[2]);
+}
+
+void RedisService::cmd_data(Connection& c, const resp::CommandSpec& spec, const std::vector<std::string_view>& a,
+                            uint32_t slot) {
+  switch (spec.cmd) {
+    case Cmd::kGet:
+    case Cmd::kStrlen:
+    case Cmd::kType:
+    case Cmd::kTtl:
+    case Cmd::kPTtl:
+    case Cmd::kPersist:
+    case Cmd::kExpireTime:
+    case Cmd::kPExpireTime: {
+      auto op = make_op(c, spec.cmd, slot, 1);
+      queue_get(op, 0, a[1]);
+      return;
+    }
+    case Cmd::kGetEx: {
+      for (size_t i = 2; i < a.size(); ++i) {
+        const std::string o = lower(a[i]);
+        if (o == "persist") continue;
+        if ((o == "ex" || o == "px" || o == "exat" || o == "pxat") && i + 1 < a.size()) return c.reply().error(kNoExpiry);
+        return c.reply().error("ERR syntax error");
+      }
+      auto op = make_op(c, Cmd::kGet, slot, 1);
+      queue_get(op, 0, a[1]);
+      return;
+    }
+    case Cmd::kMGet:
+    case Cmd::kExists: {
+      auto op = make_op(c, spec.cmd, slot, a.size() - 1);
+      for (size_t i = 1; i < a.size(); ++i) queue_get(op, uint32_t(i - 1), a[i]);
+      return;
+    }
+    case Cmd::kMSet: {
+      if (a.size() % 2 == 0) return c.reply().error("ERR wrong number of arguments for 'mset' command");
+      auto op = make_op(c, spec.cmd, slot, (a.size() - 1) / 2);
+      for (size_t i = 1; i + 1 < a.size(); i += 2) queue_write(op, uint32_t(i / 2), RecOp::kPut, 0, a[i], a[i + 1]);
+      return;
+    }
+    case Cmd::kDel:
+    case Cmd::kUnlink: {
+      auto op = make_op(c, spec.cmd, slot, a.size() - 1);
+      for (size_t i = 1; i < a.size(); ++i) queue_write(op, uint32_t(i - 1), RecOp::kDeleteCount, 0, a[i], {});
+      return;
+    }
+    case Cmd::kGetDel: {
+      auto op = make_op(c, spec.cmd, slot, 1);
+      queue_write(op, 0, RecOp::kDeleteCount, shm::kCondGet, a[1], {});
+      return;
+    }
+    case Cmd::kIncr:
+    case Cmd::kDecr:
+    case Cmd::kIncrBy:
+    case Cmd::kDecrBy: {
+      int64_t delta = spec.cmd == Cmd::kDecr ? -1 : 1;
+      if (spec.cmd == Cmd::kIncrBy || spec.cmd == Cmd::kDecrBy) {
+        if (!parse_int64(a[2], &delta)) return c.reply().error(kNotInteger);
+        if (spec.cmd == Cmd::kDecrBy) {
+          if (delta == INT64_MIN) return c.reply().error("ERR decrement would overflow");
+          delta = -delta;
+        }
+      }
+      auto op = make_op(c, spec.cmd, slot, 1);
+      queue_write(op, 0, RecOp::kIncrBy, 0, a[1], std::to_string(delta));
+      return;
+    }
+    case Cmd::kIncrByFloat: {
+      long double d = 0;
+      if (!parse_long_double(a[2], &d)) return c.reply().error("ERR value is not a valid float");
+      auto op = make_op(c, spec.cmd, slot, 1);
+      queue_write(op, 0, RecOp::kIncrByFloat, 0, a[1], a[2]);
+      return;
+    }
+    case Cmd::kAppend: {
+      auto op = make_op(c, spec.cmd, slot, 1);
+      queue_write(op, 0, RecOp::kAppend, 0, a[1], a[2]);
+      return;
+    }
+    default: c.reply().error("ERR internal: command routed to the wrong handler"); return;
+  }
+}
+
+void RedisService::finish_op(DeferredOp& op, resp::ReplyWriter& w) {
+  // A key that moved between the check and the node's answer.
+  for (const auto& p : op.parts) {
+    if (p.status == RecStatus::kWrongNode) return moved(w, op.key_slot);
+  }
+  const DeferredOp::Part& first = op.parts[0];
+  switch (op.cmd) {
+    case Cmd::kGet:
+    case Cmd::kStrlen:
+    case Cmd::kType:
+    case Cmd::kTtl:
+    case Cmd::kPTtl:
+    case Cmd::kPersist:
+    case Cmd::kExpireTime:
+    case Cmd::kPExpireTime:
+      if (write_failure(w, first.status)) return;
+      first.found ? ++keyspace_hits_ : ++keyspace_misses_;
+      switch (op.cmd) {
+        case Cmd::kGet: first.found ? w.bulk(first.value) : w.null(); return;
+        case Cmd::kStrlen: w.integer(first.found ? int64_t(first.value.size()) : 0); return;
+        case Cmd::kType: w.simple(first.found ? "string" : "none"); return;
+        case Cmd::kPersist: w.integer(0); return;  // no key carries an expiry
+        default: w.integer(first.found ? -1 : -2); return;
+      }
+    case Cmd::kMGet:
+      w.array(op.parts.size());
+      for (const auto& p : op.parts) {
+        if (p.status != RecStatus::kOk) w.null();
+        else p.found ? w.bulk(p.value) : w.null();
+      }
+      return;
+    case Cmd::kExists: {
+      int64_t n = 0;
+      for (const auto& p : op.parts) {
+        if (write_failure(w, p.status)) return;
+        n += p.found;
+      }
+      w.integer(n);
+      return;
+    }
+    case Cmd::kMSet:
+    case Cmd::kSet:
+    case Cmd::kSetNx:
+    case Cmd::kGetSet:
+      for (const auto& p : op.parts)
+        if (write_failure(w, p.status)) return;
+      // Conditional sets answer through the values reply: kOk (found) when
+      // set or, with GET, the old value; kNotFound for nil.
+      if (op.flags & kSetNxInt) return w.integer(first.found ? 1 : 0);
+      if (op.flags & kSetGet) return first.found ? w.bulk(first.value) : w.null();
+      if (op.cmd == Cmd::kSet && first.status == RecStatus::kNotFound) return w.null();
+      w.ok();
+      return;
+    case Cmd::kDel:
+    case Cmd::kUnlink: {
+      int64_t n = 0;
+      for (const auto& p : op.parts) {
+        if (write_failure(w, p.status)) return;
+        n += p.found;
+      }
+      w.integer(n);
+      return;
+    }
+    case Cmd::kGetDel:
+      if (write_failure(w, first.status)) return;
+      first.found ? w.bulk(first.value) : w.null();
+      return;
+    case Cmd::kIncr:
+    case Cmd::kDecr:
+    case Cmd::kIncrBy:
+    case Cmd::kDecrBy:
+    case Cmd::kIncrByFloat:
+    case Cmd::kAppend: {
+      if (first.status == RecStatus::kBadRequest && !first.value.empty()) return w.error(first.value);
+      if (write_failure(w, first.status)) return;
+      if (op.cmd == Cmd::kIncrByFloat) return w.bulk(first.value);
+      int64_t v = 0;
+      parse_int64(first.value, &v);
+      w.integer(v);
+      return;
+    }
+    case Cmd::kFlushAll:
+      for (const auto& p : op.parts)
+        if (write_failure(w, p.status)) return;
+      w.ok();
+      return;
+    default: w.error("ERR internal: no reply for this command"); return;
+  }
+}
+
+}  // namespace cv::node

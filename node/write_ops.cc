@@ -1,0 +1,220 @@
+// Evaluation of the front end's read-modify-write records at the primary.
+#include "node/write_ops.h"
+
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <unordered_map>
+
+#include "node/distribution.h"
+
+namespace cv::node {
+
+using shm::RecOp;
+using shm::RecStatus;
+using shm::WireRecord;
+
+bool parse_int64(std::string_view s, int64_t* out) {
+  // As Redis's string2ll: optional '-', digits, no leading zero, no spaces.
+  if (s.empty() || s.size() > 20) return false;
+  size_t i = 0;
+  bool neg = false;
+  if (s[0] == '-') {
+    neg = true;
+    if (++i == s.size()) return false;
+  }
+  if (s[i] == '0') {
+    if (s.size() == 1) {
+      *out = 0;
+      return true;
+    }
+    return false;
+  }
+  unsigned long long v = 0;
+  for (; i < s.size(); ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    const unsigned d = unsigned(s[i] - '0');
+    if (v > (ULLONG_MAX - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  if (neg) {
+    if (v > (unsigned long long)(INT64_MAX) + 1) return false;
+    *out = v == (unsigned long long)(INT64_MAX) + 1 ? INT64_MIN : -int64_t(v);
+  } else {
+    if (v > (unsigned long long)INT64_MAX) return false;
+    *out = int64_t(v);
+  }
+  return true;
+}
+
+bool parse_long_double(std::string_view s, long double* out) {
+  // As Redis's string2ld: the whole string, no leading space, not NaN.
+  if (s.empty() || s.size() > 5000 || std::isspace((unsigned char)s[0])) return false;
+  std::string z(s);
+  char* end = nullptr;
+  errno = 0;
+  const long double v = std::strtold(z.c_str(), &end);
+  if (end != z.c_str() + z.size() || std::isnan(v) || (errno == ERANGE && (v == HUGE_VALL || v == -HUGE_VALL || v == 0)))
+    return false;
+  *out = v;
+  return true;
+}
+
+std::string format_long_double(long double v) {
+  // Redis's ld2string in human mode: 17 decimals, trailing zeros dropped.
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[5200];
+  int n = std::snprintf(buf, sizeof buf, "%.17Lf", v);
+  if (n <= 0 || size_t(n) >= sizeof buf) return "0";
+  std::string s(buf, size_t(n));
+  if (s.find('.') != std::string::npos) {
+    while (!s.empty() && s.back() == '0') s.pop_back();
+    if (!s.empty() && s.back() == '.') s.pop_back();
+  }
+  if (s == "-0") s = "0";
+  return s;
+}
+
+bool evaluate_write_ops(const RecordStore& store, std::string_view payload,
+                        const std::function<bool(uint32_t partition)>& is_primary, std::string* out,
+                        std::vector<ValueReply>* replies) {
+  shm::BatchReader rd(payload);
+  if (!rd.ok()) return false;
+  shm::BatchBuilder b(shm::WriteMode(rd.header().mode), shm::Policy(rd.header().policy), rd.header().tag);
+  b.set_epoch(rd.header().epoch);
+  // Values as the batch's earlier records left them (nullopt: deleted).
+  std::unordered_map<std::string, std::optional<std::string>> overlay;
+  replies->clear();
+  WireRecord r;
+  std::string_view key, value;
+  const uint32_t partitions = store.partitions();
+  while (rd.next(&r, &key, &value)) {
+    ValueReply rep;
+    rep.index = r.index;
+    if (key.empty() || key.size() > shm::kMaxKeyBytes || value.size() > shm::kMaxValueBytes) {
+      rep.status = RecStatus::kBadRequest;
+      rep.value = "ERR key or value of a size cachevault does not store";
+      replies->push_back(std::move(rep));
+      continue;
+    }
+    const uint32_t p = partition_of(key, partitions);
+    if (!is_primary(p)) {
+      rep.status = RecStatus::kWrongNode;
+      replies->push_back(std::move(rep));
+      continue;
+    }
+    std::optional<std::string> cur;
+    if (auto it = overlay.find(std::string(key)); it != overlay.end()) {
+      cur = it->second;
+    } else if (auto rec = store.get(p, key); rec && !rec->tombstone) {
+      cur = std::move(rec->value);
+    }
+    std::optional<std::optional<std::string>> write;  // set: the record's new state
+    switch (RecOp(r.op)) {
+      case RecOp::kPut: write = std::optional<std::string>(std::string(value)); break;
+      case RecOp::kDelete: write = std::optional<std::string>(); break;
+      case RecOp::kSetCond: {
+        const bool allowed = !((r.aux & shm::kCondNx) && cur) && !((r.aux & shm::kCondXx) && !cur);
+        if (allowed) write = std::optional<std::string>(std::string(value));
+        if (r.aux & shm::kCondGet) {
+          if (cur) rep.value = *cur;
+          else rep.status = RecStatus::kNotFound;
+        } else if (!allowed) {
+          rep.status = RecStatus::kNotFound;
+        }
+        break;
+      }
+      case RecOp::kDeleteCount:
+        if (!cur) {
+          rep.status = RecStatus::kNotFound;
+        } else {
+          write = std::optional<std::string>();
+          rep.value = (r.aux & shm::kCondGet) ? *cur : "1";
+        }
+        break;
+      case RecOp::kIncrBy: {
+        int64_t held = 0, delta = 0;
+        if ((cur && !parse_int64(*cur, &held)) || !parse_int64(value, &delta)) {
+          rep.status = RecStatus::kBadRequest;
+          rep.value = "ERR value is not an integer or out of range";
+        } else if ((delta > 0 && held > INT64_MAX - delta) || (delta < 0 && held < INT64_MIN - delta)) {
+          rep.status = RecStatus::kBadRequest;
+          rep.value = "ERR increment or decrement would overflow";
+        } else {
+          rep.value = std::to_string(held + delta);
+          write = std::optional<std::string>(rep.value);
+        }
+        break;
+      }
+      case RecOp::kIncrByFloat: {
+        long double held = 0, delta = 0;
+        if ((cur && !parse_long_double(*cur, &held)) || !parse_long_double(value, &delta)) {
+          rep.status = RecStatus::kBadRequest;
+          rep.value = "ERR value is not a valid float";
+        } else if (const long double sum = held + delta; std::isnan(sum) || std::isinf(sum)) {
+          rep.status = RecStatus::kBadRequest;
+          rep.value = "ERR increment would produce NaN or Infinity";
+        } else {
+          rep.value = format_long_double(sum);
+          write = std::optional<std::string>(rep.value);
+        }
+        break;
+      }
+      case RecOp::kAppend: {
+        const size_t len = (cur ? cur->size() : 0) + value.size();
+        if (len > shm::kMaxValueBytes) {
+          rep.status = RecStatus::kBadRequest;
+          rep.value = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+        } else {
+          std::string v = cur ? *cur : std::string();
+          v.append(value);
+          rep.value = std::to_string(v.size());
+          write = std::optional<std::string>(std::move(v));
+        }
+        break;
+      }
+      default:
+        rep.status = RecStatus::kBadRequest;
+        rep.value = "ERR unknown write operation";
+        break;
+    }
+    if (write) {
+      WireRecord w{};
+      w.key_len = uint16_t(key.size());
+      w.op = uint8_t(*write ? RecOp::kPut : RecOp::kDelete);
+      w.index = r.index;
+      w.value_len = *write ? uint32_t((*write)->size()) : 0;
+      b.add(w, key, *write ? std::string_view(**write) : std::string_view());
+      overlay[std::string(key)] = std::move(*write);
+      rep.writes = true;
+    }
+    replies->push_back(std::move(rep));
+  }
+  if (!rd.ok()) return false;
+  out->assign(b.finish());
+  return true;
+}
+
+std::string encode_value_replies(const std::vector<ValueReply>& replies, const std::vector<shm::WireResult>& written) {
+  std::unordered_map<uint32_t, RecStatus> write_status;
+  for (const auto& w : written) write_status[w.index] = RecStatus(w.status);
+  shm::BatchBuilder out;
+  for (const auto& rep : replies) {
+    RecStatus st = rep.status;
+    if (rep.writes) {
+      auto it = write_status.find(rep.index);
+      const RecStatus ws = it == write_status.end() ? RecStatus::kTimeout : it->second;
+      if (ws != RecStatus::kOk && ws != RecStatus::kStale) st = ws;
+    }
+    WireRecord o{};
+    o.index = rep.index;
+    o.status = uint8_t(st);
+    o.value_len = uint32_t(rep.value.size());
+    out.add(o, {}, rep.value);
+  }
+  return std::string(out.finish());
+}
+
+}  // namespace cv::node

@@ -1,0 +1,331 @@
+// The Redis protocol of the serving nodes, driven by clients nobody here
+// wrote (redis-cli -c, redis-benchmark --cluster, redis-py's RedisCluster)
+// and by raw connections, with error replies compared byte for byte with a
+// real redis-server's.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+
+#include "resp/key_slot.h"
+#include "tests/support/cli_runner.h"
+#include "tests/support/redis_support.h"
+
+namespace cv::test {
+namespace {
+
+class RedisClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    CliResult r = cluster_.up({"--nodes", "3", "--replicas", "2"});
+    ASSERT_EQ(r.rc, 0) << r.err;
+    for (int i = 0; i < 3; ++i) {
+      ports_.push_back(redis_port(cluster_, i));
+      ASSERT_GT(ports_.back(), 0);
+    }
+  }
+  // redis-cli -c against node `node`; its stdout.
+  std::string Cli(std::vector<std::string> args, int node = 0) {
+    args.insert(args.begin(), {"-c", "-p", std::to_string(ports_[node])});
+    CliResult r = run_program("redis-cli", args);
+    EXPECT_EQ(r.rc, 0) << r.err;
+    return r.out;
+  }
+  // The node whose front end is primary for `key`, from CLUSTER NODES.
+  int PrimaryOf(const std::string& key) {
+    RespConn c = RespConn::tcp(ports_[0]);
+    c.send(resp_command({"CLUSTER", "SLOTS"}));
+    const std::string slots = c.read_reply();
+    const int slot = int(resp::key_slot(key));
+    // Walk the ranges: *N then per range *3 :first :last *3 $ip :port $id.
+    size_t pos = 0;
+    while ((pos = slots.find("*3\r\n:", pos)) != std::string::npos) {
+      pos += 5;
+      const int first = std::stoi(slots.substr(pos));
+      const size_t l = slots.find(":", pos) + 1;
+      const int last = std::stoi(slots.substr(l));
+      const size_t p = slots.find("\r\n:", slots.find("127.0.0.1", l)) + 3;
+      const int port = std::stoi(slots.substr(p));
+      if (slot >= first && slot <= last)
+        for (int i = 0; i < 3; ++i)
+          if (ports_[i] == port) return i;
+    }
+    return -1;
+  }
+  TestCluster cluster_{"redis"};
+  std::vector<int> ports_;
+};
+
+TEST_F(RedisClusterTest, StatusShowsEachNodesPortAndPrivateSocket) {
+  const auto st = cluster_.status();
+  for (const auto& n : st["nodes"]) {
+    if (n["role"] != "serving") continue;
+    const std::string sock = n["socket"];
+    EXPECT_EQ(sock, cluster_.data_dir() + "/node" + std::to_string(n["id"].get<int>()) + ".sock");
+    struct stat s {};
+    ASSERT_EQ(stat(sock.c_str(), &s), 0) << sock;
+    EXPECT_TRUE(S_ISSOCK(s.st_mode));
+    EXPECT_EQ(s.st_mode & 0777, 0600u);
+    RespConn c = RespConn::unix_socket(sock);
+    ASSERT_TRUE(c.ok());
+    c.send(resp_command({"PING"}));
+    EXPECT_EQ(c.read_reply(), "+PONG\r\n");
+  }
+  const CliResult text = cluster_.cli({"status"});
+  EXPECT_NE(text.out.find(std::to_string(ports_[1])), std::string::npos) << text.out;
+}
+
+TEST_F(RedisClusterTest, RedisCliFollowsMovedAndEveryNodeAgrees) {
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(Cli({"set", "key:" + std::to_string(i), "v" + std::to_string(i)}, i % 3), "OK\n");
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(Cli({"get", "key:" + std::to_string(i)}, (i + 1) % 3), "v" + std::to_string(i) + "\n");
+  // Asked without -c, a node that is not the key's primary redirects.
+  const int owner = PrimaryOf("foo");
+  ASSERT_GE(owner, 0);
+  RespConn other = RespConn::tcp(ports_[(owner + 1) % 3]);
+  other.send(resp_command({"GET", "foo"}));
+  EXPECT_EQ(other.read_reply(), "-MOVED 12182 127.0.0.1:" + std::to_string(ports_[owner]) + "\r\n");
+  // READONLY lets a replica of the slot answer the read itself.
+  other.send(resp_command({"READONLY"}));
+  EXPECT_EQ(other.read_reply(), "+OK\r\n");
+  EXPECT_EQ(Cli({"cluster", "keyslot", "foo"}), "12182\n");
+  EXPECT_EQ(Cli({"set", "{t}a", "1"}), "OK\n");
+  const std::string cross = Cli({"mget", "{t}a", "b"});
+  EXPECT_NE(cross.find("CROSSSLOT Keys in request don't hash to the same slot"), std::string::npos) << cross;
+}
+
+TEST_F(RedisClusterTest, RedisPyClusterClientWorksAcrossNodes) {
+  TempDir tmp;
+  const std::string script = tmp / "client.py";
+  std::ofstream(script) << R"PY(
+import sys
+from redis.cluster import RedisCluster
+rc = RedisCluster(host="127.0.0.1", port=int(sys.argv[1]))
+rc.flushall()
+for i in range(300):
+    rc.set(f"k{i}", f"v{i}")
+assert all(rc.get(f"k{i}") == f"v{i}".encode() for i in range(300))
+assert rc.mget("{t}a", "{t}b") == [None, None]
+assert rc.mset({"{t}a": "1", "{t}b": "2"}) is True
+assert rc.mget("{t}a", "{t}b") == [b"1", b"2"]
+assert rc.incr("n") == 1 and rc.incrby("n", 5) == 6 and rc.decr("n") == 5
+assert rc.incrbyfloat("f", 1.5) == 1.5
+assert rc.append("s", "ab") == 2 and rc.append("s", "cd") == 4 and rc.strlen("s") == 4
+assert rc.set("nx", "1", nx=True) is True and rc.set("nx", "2", nx=True) is None
+assert rc.set("nx", "3", xx=True, get=True) == b"1" and rc.getdel("nx") == b"3"
+assert rc.exists("nx") == 0 and rc.delete("s") == 1 and rc.delete("s") == 0
+assert rc.type("k1") == b"string" and rc.ttl("k1") == -1 and rc.ttl("nope") == -2
+keys = set(rc.scan_iter(count=37))
+assert len(keys) == 304, len(keys)
+assert rc.dbsize(target_nodes=RedisCluster.PRIMARIES) == 304
+assert sorted(rc.keys("k1?", target_nodes=RedisCluster.PRIMARIES)) == [f"k1{d}".encode() for d in range(10)]
+p = rc.pipeline()
+for i in range(50):
+    p.set(f"p{i}", i)
+assert p.execute() == [True] * 50
+try:
+    rc.incr("k1")
+    raise SystemExit("INCR of a non-number did not fail")
+except Exception as e:
+    assert "value is not an integer or out of range" in str(e), str(e)
+rc.flushall()
+assert rc.dbsize(target_nodes=RedisCluster.PRIMARIES) == 0
+print("redis-py ok")
+)PY";
+  CliResult r = run_program("/usr/bin/python3", {script, std::to_string(ports_[1])});
+  EXPECT_EQ(r.rc, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("redis-py ok"), std::string::npos) << r.out << r.err;
+}
+
+TEST_F(RedisClusterTest, RedisBenchmarkClusterRunsAgainstIt) {
+  CliResult r = run_program("redis-benchmark", {"--cluster", "-p", std::to_string(ports_[0]), "-t", "set,get", "-n",
+                                                "3000", "-r", "1000", "-c", "8", "-P", "4", "-q"},
+                            240);
+  EXPECT_EQ(r.rc, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("SET:"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("GET:"), std::string::npos) << r.out << r.err;
+  // Its keys landed: some records exist on every node.
+  uint64_t total = 0;
+  for (int i = 0; i < 3; ++i) {
+    RespConn c = RespConn::tcp(ports_[i]);
+    c.send(resp_command({"DBSIZE"}));
+    const std::string n = c.read_reply();
+    ASSERT_EQ(n[0], ':') << n;
+    total += std::stoull(n.substr(1));
+  }
+  EXPECT_GT(total, 0u);
+}
+
+TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
+  RealRedis real;
+  ASSERT_TRUE(real.ok()) << "redis-server did not start";
+  const int owner = PrimaryOf("{x}");
+  ASSERT_GE(owner, 0);
+  RespConn ours = RespConn::tcp(ports_[owner]);
+  RespConn theirs = RespConn::unix_socket(real.socket());
+  const std::vector<std::vector<std::string>> cmds{
+      {"SET", "{x}s", "abc"}, {"INCR", "{x}s"}, {"INCRBY", "{x}s", "zz"}, {"INCRBYFLOAT", "{x}s", "zz"},
+      {"SET", "{x}s", "v", "NX", "XX"}, {"SET", "{x}s", "v", "EX", "0"}, {"SET", "{x}s", "v", "FOO"},
+      {"GET"}, {"FOO", "bar", "baz"}, {"CLIENT", "FOO"}, {"SET", "{x}n", "9223372036854775807"}, {"INCR", "{x}n"},
+      {"DECRBY", "{x}n", "-9223372036854775808"}, {"APPEND", "{x}s", "def"}, {"STRLEN", "{x}s"},
+      {"GETDEL", "{x}s"}, {"EXISTS", "{x}s", "{x}n"}, {"DEL", "{x}s", "{x}n", "{x}q"}, {"TYPE", "{x}n"},
+      {"ECHO"}, {"PING", "a", "b"}, {"HELLO", "4"}, {"AUTH", "foo"}, {"GETEX", "{x}s", "FOO"},
+      {"SETNX", "{x}q", "1"}, {"SETNX", "{x}q", "1"}, {"GETSET", "{x}q", "2"}, {"MSET", "{x}a", "1", "{x}b"},
+      {"INCRBYFLOAT", "{x}f", "1e400"}, {"SET", "{x}big", "1e308"}, {"INCRBYFLOAT", "{x}big", "1e308"},
+      {"INCRBYFLOAT", "{x}f", "0.1"}, {"INCRBYFLOAT", "{x}f", "0.2"}, {"SELECT", "0"}, {"SET", "{x}e", "v", "KEEPTTL"},
+      {"TTL", "{x}e"}, {"PTTL", "{x}none"}, {"PERSIST", "{x}e"}, {"MGET", "{x}e", "{x}none"},
+  };
+  for (const auto& cmd : cmds) {
+    ASSERT_TRUE(ours.send(resp_command(cmd)));
+    ASSERT_TRUE(theirs.send(resp_command(cmd)));
+    std::string label;
+    for (const auto& a : cmd) label += a + " ";
+    EXPECT_EQ(ours.read_reply(), theirs.read_reply()) << label;
+  }
+}
+
+TEST_F(RedisClusterTest, Resp3PipeliningAndMalformedRequests) {
+  const int owner = PrimaryOf("{p}");
+  RespConn c = RespConn::tcp(ports_[owner]);
+  c.send(resp_command({"HELLO", "3"}));
+  const std::string hello = c.read_reply();
+  EXPECT_EQ(hello.substr(0, 4), "%7\r\n") << hello;
+  EXPECT_NE(hello.find("proto\r\n:3"), std::string::npos) << hello;
+  // A deep pipeline: every reply, in order.
+  std::string batch;
+  for (int i = 0; i < 2000; ++i) {
+    batch += resp_command({"SET", "{p}" + std::to_string(i), std::to_string(i)});
+    batch += resp_command({"GET", "{p}" + std::to_string(i)});
+  }
+  batch += resp_command({"GET", "{p}absent"});
+  ASSERT_TRUE(c.send(batch));
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_EQ(c.read_reply(), "+OK\r\n") << i;
+    const std::string v = std::to_string(i);
+    ASSERT_EQ(c.read_reply(), "$" + std::to_string(v.size()) + "\r\n" + v + "\r\n") << i;
+  }
+  EXPECT_EQ(c.read_reply(), "_\r\n");  // RESP3 null
+  // Inline commands work as in Redis (telnet).
+  c.send("PING\r\n");
+  EXPECT_EQ(c.read_reply(), "+PONG\r\n");
+  // A malformed request gets Redis's error, then the connection closes.
+  RespConn bad = RespConn::tcp(ports_[owner]);
+  bad.send("*1\r\n$-5\r\n");
+  EXPECT_EQ(bad.read_reply(), "-ERR Protocol error: invalid bulk length\r\n");
+  EXPECT_TRUE(bad.closed_by_peer());
+  RespConn huge = RespConn::tcp(ports_[owner]);
+  huge.send("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$99999999999\r\n");
+  EXPECT_EQ(huge.read_reply(), "-ERR Protocol error: invalid bulk length\r\n");
+  EXPECT_TRUE(huge.closed_by_peer());
+  // The node still serves.
+  c.send(resp_command({"PING"}));
+  EXPECT_EQ(c.read_reply(), "+PONG\r\n");
+}
+
+TEST_F(RedisClusterTest, ThousandsOfConnectionsAtOnce) {
+  rlimit lim{};
+  getrlimit(RLIMIT_NOFILE, &lim);
+  lim.rlim_cur = std::min<rlim_t>(lim.rlim_max, 8192);
+  setrlimit(RLIMIT_NOFILE, &lim);
+  const int want = int(std::min<rlim_t>(2000, lim.rlim_cur - 100));
+  ASSERT_GE(want, 1000) << "descriptor limit too low for this test";
+  std::vector<RespConn> conns;
+  const std::string sock = cluster_.data_dir() + "/node0.sock";
+  for (int i = 0; i < want; ++i) {
+    conns.push_back(i % 2 ? RespConn::tcp(ports_[0]) : RespConn::unix_socket(sock));
+    ASSERT_TRUE(conns.back().ok()) << i;
+  }
+  for (auto& c : conns) ASSERT_TRUE(c.send(resp_command({"PING"})));
+  for (auto& c : conns) ASSERT_EQ(c.read_reply(), "+PONG\r\n");
+  RespConn info = RespConn::tcp(ports_[0]);
+  info.send(resp_command({"INFO", "clients"}));
+  const std::string text = info.read_reply();
+  EXPECT_NE(text.find("connected_clients:" + std::to_string(want + 1)), std::string::npos) << text;
+}
+
+TEST_F(RedisClusterTest, ClusterCommandsDescribeTheTable) {
+  RespConn c = RespConn::tcp(ports_[0]);
+  c.send(resp_command({"CLUSTER", "INFO"}));
+  const std::string info = c.read_reply();
+  EXPECT_NE(info.find("cluster_state:ok"), std::string::npos) << info;
+  EXPECT_NE(info.find("cluster_known_nodes:3"), std::string::npos) << info;
+  c.send(resp_command({"CLUSTER", "MYID"}));
+  const std::string id = c.read_reply();
+  EXPECT_EQ(id.substr(0, 5), "$40\r\n") << id;
+  c.send(resp_command({"CLUSTER", "NODES"}));
+  const std::string nodes = c.read_reply();
+  EXPECT_NE(nodes.find(id.substr(5, 40) + " 127.0.0.1:" + std::to_string(ports_[0])), std::string::npos) << nodes;
+  EXPECT_NE(nodes.find("myself,master"), std::string::npos) << nodes;
+  c.send(resp_command({"CLUSTER", "SHARDS"}));
+  const std::string shards = c.read_reply();
+  EXPECT_NE(shards.find("replica"), std::string::npos) << shards;
+  // COUNTKEYSINSLOT counts this node's keys of a slot.
+  const int owner = PrimaryOf("{c}");
+  RespConn o = RespConn::tcp(ports_[owner]);
+  for (int i = 0; i < 5; ++i) {
+    o.send(resp_command({"SET", "{c}" + std::to_string(i), "x"}));
+    ASSERT_EQ(o.read_reply(), "+OK\r\n");
+  }
+  o.send(resp_command({"CLUSTER", "COUNTKEYSINSLOT", std::to_string(resp::key_slot("{c}"))}));
+  EXPECT_EQ(o.read_reply(), ":5\r\n");
+  o.send(resp_command({"WAIT", "2", "100"}));
+  EXPECT_EQ(o.read_reply(), ":1\r\n");  // R - 1 replicas hold every answered write
+}
+
+// A free run of `n` ports, found by binding them (a race with other
+// programs is possible but unlikely; the test then fails at cluster up).
+int free_port_run(int n) {
+  std::mt19937 rng(std::random_device{}());
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    const int base = 20000 + int(rng() % 30000);
+    bool ok = true;
+    for (int i = 0; i < n && ok; ++i) {
+      const int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(uint16_t(base + i));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      close(fd);
+    }
+    if (ok) return base;
+  }
+  return -1;
+}
+
+TEST(RedisEndpointsTest, PortBaseAndRequirePass) {
+  TestCluster c("redispass");
+  const int base = free_port_run(2);
+  ASSERT_GT(base, 0);
+  CliResult r = c.up({"--nodes", "2", "--replicas", "1", "--port", std::to_string(base), "--requirepass", "s3cret"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(redis_port(c, 0), base);
+  EXPECT_EQ(redis_port(c, 1), base + 1);
+  RespConn conn = RespConn::tcp(base);
+  conn.send(resp_command({"GET", "x"}));
+  EXPECT_EQ(conn.read_reply(), "-NOAUTH Authentication required.\r\n");
+  conn.send(resp_command({"AUTH", "wrong"}));
+  EXPECT_EQ(conn.read_reply(), "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+  conn.send(resp_command({"AUTH", "s3cret"}));
+  EXPECT_EQ(conn.read_reply(), "+OK\r\n");
+  conn.send(resp_command({"PING"}));
+  EXPECT_EQ(conn.read_reply(), "+PONG\r\n");
+  CliResult cli = run_program("redis-cli", {"-c", "-p", std::to_string(base + 1), "-a", "s3cret", "--no-auth-warning",
+                                            "set", "foo", "bar"});
+  EXPECT_EQ(cli.out, "OK\n") << cli.err;
+  // A port already taken is refused at cluster up, naming it.
+  TestCluster clash("redisclash");
+  CliResult taken = clash.up({"--nodes", "1", "--replicas", "1", "--port", std::to_string(base)});
+  EXPECT_NE(taken.rc, 0);
+  EXPECT_NE(taken.err.find(std::to_string(base)), std::string::npos) << taken.err;
+  CliResult bad = clash.up({"--nodes", "2", "--port", "65535"});
+  EXPECT_EQ(bad.rc, 2) << bad.err;
+  EXPECT_NE(bad.err.find("--port"), std::string::npos) << bad.err;
+}
+
+}  // namespace
+}  // namespace cv::test
