@@ -372,9 +372,64 @@ void RedisService::cmd_flush(Connection& c, const std::vector<std::string_view>&
   for (size_t i = 0; i < keys.size(); ++i) queue_write(op, uint32_t(i), shm::RecOp::kDelete, 0, keys[i], {});
 }
 
-void RedisService::cmd_bgsave(Connection& c, bool wait) {
-  (void)wait;
-  c.reply().error("ERR BGSAVE is not wired to the cluster backup yet");
+void RedisService::cmd_bgsave(Connection& c, const std::vector<std::string_view>& a, bool wait) {
+  if (a.size() > 2 || (a.size() == 2 && lower(a[1]) != "schedule")) return c.reply().error("ERR syntax error");
+  // The same request `cachevault backup` sends: this node generates the
+  // schedule from the table and the cluster's backup protocol runs it; the
+  // file goes to <dir>/backups under a new name.
+  const uint64_t id = next_request_++;
+  Status s = node_inbox_.send(uint16_t(shm::MsgType::kBackupRequest), uint16_t(my_mailbox_), my_generation_, id, {},
+                              Deadline::in_ms(2000));
+  if (!s) return c.reply().error("ERR could not ask node " + std::to_string(id_) + " for a backup: " + s.message());
+  auto conn = c.shared_from_this();
+  auto slot = c.defer();
+  Inflight f{shm::MsgType::kBackupRequest, {}, mono_ns(), nullptr};
+  f.on_answer = [this, conn, slot, wait](const std::string* payload) {
+    resp::ReplyWriter w(&slot->bytes, conn->protocol);
+    shm::BackupReplyWire r{};
+    if (!payload || payload->size() < sizeof r) {
+      w.error("ERR the node did not answer the backup request");
+    } else {
+      std::memcpy(&r, payload->data(), sizeof r);
+      if (Code(r.code) != Code::kOk) {
+        w.error("ERR Background save refused: " + payload->substr(sizeof r));
+      } else if (!wait) {
+        last_bgsave_id_ = r.schedule_id;
+        w.simple("Background saving started");
+      } else {
+        last_bgsave_id_ = r.schedule_id;
+        // SAVE answers once the backup completed (a backup runs for as
+        // long as its data takes; an hour bounds a stuck one).
+        return wait_for_backup(r.schedule_id, conn, slot, mono_ns() + 3600ull * 1'000'000'000ull);
+      }
+    }
+    slot->done = true;
+    conn->flush();
+  };
+  inflight_.emplace(id, std::move(f));
+}
+
+void RedisService::wait_for_backup(uint64_t schedule_id, std::shared_ptr<Connection> c,
+                                   std::shared_ptr<ReplySlot> slot, uint64_t deadline_ns) {
+  const shm::ScheduleSlot* found = nullptr;
+  for (const auto& s : b_.schedules)
+    if (s.id == schedule_id) found = &s;
+  const auto st = found ? shm::ScheduleState(found->state.load()) : shm::ScheduleState::kFailed;
+  const bool over = st == shm::ScheduleState::kConsolidationCompleted || st == shm::ScheduleState::kFailed;
+  if (!over && mono_ns() < deadline_ns) {
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::milliseconds(50));
+    timer->async_wait([this, timer, schedule_id, c, slot, deadline_ns](boost::system::error_code ec) {
+      if (!ec) wait_for_backup(schedule_id, c, slot, deadline_ns);
+    });
+    return;
+  }
+  resp::ReplyWriter w(&slot->bytes, c->protocol);
+  if (st == shm::ScheduleState::kConsolidationCompleted) w.ok();
+  else if (!found) w.error("ERR backup " + std::to_string(schedule_id) + " is no longer in the block");
+  else if (st == shm::ScheduleState::kFailed) w.error(std::string("ERR backup failed: ") + found->error);
+  else w.error("ERR backup " + std::to_string(schedule_id) + " did not complete in time");
+  slot->done = true;
+  c->flush();
 }
 
 void RedisService::cmd_lastsave(Connection& c) {

@@ -139,8 +139,8 @@ void RedisService::dispatch(Connection& c, const std::vector<std::string_view>& 
     case Cmd::kFlushAll:
     case Cmd::kFlushDb: return cmd_flush(c, a);
     case Cmd::kDbSize: w.integer(int64_t(count_primary_keys())); return;
-    case Cmd::kBgSave: return cmd_bgsave(c, false);
-    case Cmd::kSave: return cmd_bgsave(c, true);
+    case Cmd::kBgSave: return cmd_bgsave(c, a, false);
+    case Cmd::kSave: return cmd_bgsave(c, a, true);
     case Cmd::kLastSave: return cmd_lastsave(c);
     case Cmd::kSet:
     case Cmd::kSetNx:

@@ -334,7 +334,7 @@ void RedisService::flush_outgoing() {
       fail_targets(o.targets, s.code() == Code::kTimeout ? shm::RecStatus::kTimeout : shm::RecStatus::kNodeDown);
       continue;
     }
-    inflight_.emplace(id, Inflight{o.type, std::move(o.targets), mono_ns()});
+    inflight_.emplace(id, Inflight{o.type, std::move(o.targets), mono_ns(), nullptr});
   }
 }
 
@@ -364,6 +364,7 @@ void RedisService::on_node_reply(uint16_t type, uint64_t request_id, const std::
   if (it == inflight_.end()) return;  // timed out already
   Inflight f = std::move(it->second);
   inflight_.erase(it);
+  if (f.on_answer) return f.on_answer(&payload);
   std::vector<bool> answered(f.targets.size(), false);
   shm::BatchReader rd(payload);
   auto part_of = [&](uint32_t index) -> DeferredOp::Part* {
@@ -440,7 +441,9 @@ void RedisService::sweep_inflight() {
     spdlog::warn("node {}: Redis front end: no answer from the node for {} records in {} ms", id_,
                  it->second.targets.size(), kInflightTimeoutMs);
     std::vector<Target> t = std::move(it->second.targets);
+    auto on_answer = std::move(it->second.on_answer);
     it = inflight_.erase(it);
+    if (on_answer) on_answer(nullptr);
     fail_targets(t, shm::RecStatus::kTimeout);
   }
   sweep_timer_.expires_after(std::chrono::milliseconds(500));

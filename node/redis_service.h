@@ -9,6 +9,7 @@
 #include <boost/asio.hpp>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -134,6 +135,9 @@ class RedisService {
     shm::MsgType type;
     std::vector<Target> targets;
     uint64_t sent_ns;
+    // A request that is not a record batch (kBackupRequest): its answer's
+    // payload, or nullptr on timeout.
+    std::function<void(const std::string* payload)> on_answer;
   };
   void queue_get(const std::shared_ptr<DeferredOp>& op, uint32_t part, std::string_view key);
   void queue_write(const std::shared_ptr<DeferredOp>& op, uint32_t part, shm::RecOp rec_op, uint32_t aux,
@@ -168,7 +172,10 @@ class RedisService {
   void cmd_scan(Connection& c, const std::vector<std::string_view>& a);
   void cmd_keys(Connection& c, const std::vector<std::string_view>& a);
   void cmd_flush(Connection& c, const std::vector<std::string_view>& a);
-  void cmd_bgsave(Connection& c, bool wait);
+  void cmd_bgsave(Connection& c, const std::vector<std::string_view>& a, bool wait);
+  // SAVE: polls the schedule until it completes or fails, then answers.
+  void wait_for_backup(uint64_t schedule_id, std::shared_ptr<Connection> c, std::shared_ptr<ReplySlot> slot,
+                       uint64_t deadline_ns);
   void cmd_lastsave(Connection& c);
   std::string client_info(const Connection& c) const;
   std::string info_text(std::string_view section);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <random>
 
@@ -274,6 +275,41 @@ TEST_F(RedisClusterTest, ClusterCommandsDescribeTheTable) {
   EXPECT_EQ(o.read_reply(), ":5\r\n");
   o.send(resp_command({"WAIT", "2", "100"}));
   EXPECT_EQ(o.read_reply(), ":1\r\n");  // R - 1 replicas hold every answered write
+}
+
+TEST_F(RedisClusterTest, SaveAndBgsaveRunTheClusterBackup) {
+  EXPECT_EQ(Cli({"set", "saved", "yes"}), "OK\n");
+  RespConn c = RespConn::tcp(ports_[1]);
+  c.send(resp_command({"LASTSAVE"}));
+  EXPECT_EQ(c.read_reply(), ":0\r\n");
+  // SAVE answers once the backup file is complete.
+  c.send(resp_command({"SAVE"}));
+  EXPECT_EQ(c.read_reply(120000), "+OK\r\n");
+  c.send(resp_command({"LASTSAVE"}));
+  const std::string last = c.read_reply();
+  ASSERT_EQ(last[0], ':') << last;
+  EXPECT_GT(std::stoll(last.substr(1)), 1700000000);
+  c.send(resp_command({"INFO", "persistence"}));
+  const std::string info = c.read_reply();
+  EXPECT_NE(info.find("rdb_bgsave_in_progress:0"), std::string::npos) << info;
+  EXPECT_NE(info.find("rdb_last_bgsave_status:ok"), std::string::npos) << info;
+  // BGSAVE starts another, into a new file; the first is kept.
+  c.send(resp_command({"BGSAVE"}));
+  EXPECT_EQ(c.read_reply(), "+Background saving started\r\n");
+  const auto files = [&] {
+    size_t n = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(cluster_.data_dir() + "/backups", ec))
+      n += e.path().extension() == ".cvb";
+    return n;
+  };
+  EXPECT_TRUE(wait_until(
+      [&] {
+        RespConn q = RespConn::tcp(ports_[2]);
+        q.send(resp_command({"INFO", "persistence"}));
+        return q.read_reply().find("rdb_bgsave_in_progress:0") != std::string::npos && files() >= 2;
+      },
+      120000, 100));
 }
 
 // A free run of `n` ports, found by binding them (a race with other
