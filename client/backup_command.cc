@@ -8,8 +8,10 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "client/cli_output.h"
 #include "client/cluster_client.h"
 #include "client/data_commands.h"
+#include "client/progress.h"
 #include "shm/clock.h"
 #include "shm/failpoints.h"
 #include "shm/schedule_ops.h"
@@ -50,9 +52,8 @@ nlohmann::json summary(const shm::ScheduleSlot& s) {
 
 int follow(shm::Block& block, uint64_t id, const BackupOptions& o) {
   shm::BlockLayout& b = block.layout();
-  const bool tty = isatty(2);
+  Progress progress("backup " + std::to_string(id) + ":", 0, o.quiet);
   Deadline deadline = Deadline::in_ms(uint64_t(o.timeout_s * 1000));
-  uint64_t last_draw = 0;
   for (;;) {
     const uint32_t seen = b.header.change_seq.load();
     const int slot = shm::find_schedule(b, id);
@@ -61,20 +62,28 @@ int follow(shm::Block& block, uint64_t id, const BackupOptions& o) {
     const auto st = shm::ScheduleState(s.state.load());
     failpoint(kFpBackupClientPoll);
     if (st == shm::ScheduleState::kConsolidationCompleted) {
-      if (tty && last_draw) fprintf(stderr, "\r\033[K");
+      progress.done();
       if (o.json)
-        printf("%s\n", summary(s).dump().c_str());
+        print_json(summary(s));
       else
         printf("%s\n", s.file);
       return 0;
     }
     if (st == shm::ScheduleState::kFailed) {
-      if (tty && last_draw) fprintf(stderr, "\r\033[K");
-      if (o.json) printf("%s\n", summary(s).dump().c_str());
-      return fail("backup " + std::to_string(id) + " failed: " + s.error);
+      progress.done();
+      const std::string message = "backup " + std::to_string(id) + " failed: " + s.error;
+      if (o.json) {
+        // One object: the schedule's summary with the error fields of every
+        // failed --json command.
+        nlohmann::json j = summary(s);
+        j["error"] = message;
+        j["exit"] = kExitFailure;
+        print_json(std::move(j));
+        set_json_output(false);  // already said on stdout
+      }
+      return fail(message);
     }
-    if (tty && mono_ns() - last_draw > 200'000'000ull) {
-      last_draw = mono_ns();
+    if (progress.active()) {
       uint32_t sent = 0;
       uint64_t bytes = 0;
       for (uint32_t n = 0; n < s.nodes; ++n)
@@ -82,10 +91,10 @@ int follow(shm::Block& block, uint64_t id, const BackupOptions& o) {
           ++sent;
           bytes += s.entries[n].bytes;
         }
-      fprintf(stderr, "\rbackup %llu: %-16s %u/%u nodes sent, %.1f MB, target%u  ",
-              static_cast<unsigned long long>(id), shm::schedule_state_name(st), sent, s.nodes, double(bytes) / 1e6,
-              s.target);
-      fflush(stderr);
+      char line[160];
+      snprintf(line, sizeof line, "%s  %u/%u nodes sent  %.1f MB  target%u  %.0fs", shm::schedule_state_name(st),
+               sent, s.nodes, double(bytes) / 1e6, s.target, double(mono_ns() - s.started_mono_ns) / 1e9);
+      progress.status(line);
     }
     if (!shm::pid_alive(b.header.launcher_pid))
       return fail("cluster '" + block.cluster() + "' stopped while backup " + std::to_string(id) + " was running");
@@ -100,10 +109,7 @@ int follow(shm::Block& block, uint64_t id, const BackupOptions& o) {
 }  // namespace
 
 int cmd_backup(const std::string& cluster, const BackupOptions& o) {
-  if (o.timeout_s <= 0) {
-    fprintf(stderr, "cachevault: --timeout must be positive\n");
-    return 2;
-  }
+  if (o.timeout_s <= 0) return report_error(kExitUsage, "--timeout must be positive");
   if (o.wait_id != 0) {
     std::unique_ptr<shm::Block> block;
     if (Status s = shm::validate_cluster_name(cluster); !s) return fail(s.message());
@@ -128,7 +134,8 @@ int cmd_backup(const std::string& cluster, const BackupOptions& o) {
   shm::BackupReplyWire w;
   std::memcpy(&w, reply.data(), sizeof w);
   if (Code(w.code) != Code::kOk) return fail("backup refused: " + reply.substr(sizeof w));
-  if (isatty(2)) fprintf(stderr, "backup %llu started\n", static_cast<unsigned long long>(w.schedule_id));
+  if (!o.quiet && isatty(STDERR_FILENO))
+    fprintf(stderr, "backup %llu started\n", static_cast<unsigned long long>(w.schedule_id));
   return follow(c->block(), w.schedule_id, o);
 }
 

@@ -13,6 +13,7 @@ struct BackupOptions {
   uint64_t wait_id = 0;
   double timeout_s = 600;
   bool json = false;
+  bool quiet = false;  // no progress display
 };
 
 int cmd_backup(const std::string& cluster, const BackupOptions& o);

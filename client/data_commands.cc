@@ -1,11 +1,16 @@
 // put, get, del: one record through the write pipeline or from the replicas.
 #include "client/data_commands.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
+#include "client/cli_output.h"
 #include "client/cluster_client.h"
+#include "client/record_json.h"
 #include "client/write_pipeline.h"
 #include "node/distribution.h"
 #include "node/record_store.h"
@@ -13,63 +18,104 @@
 
 namespace cv::client {
 
-int fail(const std::string& message) {
-  fprintf(stderr, "cachevault: %s\n", message.c_str());
-  return 1;
-}
+int fail(const std::string& message) { return report_error(kExitFailure, message); }
 
-static int check_key_value(const std::string& key, const std::string& value) {
-  if (key.empty() || key.size() > shm::kMaxKeyBytes) {
-    fprintf(stderr, "cachevault: key of %zu bytes is out of range (1 to %zu bytes)\n", key.size(),
-            shm::kMaxKeyBytes);
-    return 2;
-  }
-  if (value.size() > shm::kMaxValueBytes) {
-    fprintf(stderr, "cachevault: value of %zu bytes is larger than the limit of %zu bytes\n", value.size(),
-            shm::kMaxValueBytes);
-    return 2;
-  }
+namespace {
+
+int check_key(const std::string& key) {
+  if (key.empty() || key.size() > shm::kMaxKeyBytes)
+    return report_error(kExitUsage, "key of " + std::to_string(key.size()) + " bytes is out of range (1 to " +
+                                        std::to_string(shm::kMaxKeyBytes) + " bytes)");
   return 0;
 }
 
-static int write_one(const std::string& cluster, const std::string& key, const std::string& value, shm::RecOp op) {
-  if (int rc = check_key_value(key, value)) return rc;
+int check_value_size(const std::string& what, uint64_t size) {
+  if (size > shm::kMaxValueBytes)
+    return report_error(kExitUsage, what + " of " + std::to_string(size) + " bytes is larger than the limit of " +
+                                        std::to_string(shm::kMaxValueBytes) + " bytes (1 MiB)");
+  return 0;
+}
+
+int write_one(const std::string& cluster, const std::string& key, const std::string& value, shm::RecOp op,
+              bool json) {
+  if (int rc = check_key(key)) return rc;
+  if (int rc = check_value_size("VALUE", value.size())) return rc;
   std::unique_ptr<ClusterClient> c;
   if (Status s = ClusterClient::connect(cluster, &c); !s) return fail(s.message());
   PipelineOptions opt;
   opt.window = 1;
   opt.batch_records = 1;
   opt.max_attempts = 6;
-  WritePipeline p(*c, opt, nullptr);
+  uint64_t acked_version = 0;
+  WritePipeline p(*c, opt, [&](std::string_view, uint64_t v, shm::RecStatus) { acked_version = v; });
   Status s = p.submit(key, value, uint8_t(op), 0, 0, 0);
   if (s) s = p.flush();
-  if (!s) return fail((op == shm::RecOp::kPut ? "put " : "del ") + key + ": " + s.message());
+  const bool put = op == shm::RecOp::kPut;
+  if (!s) return fail((put ? "put " : "del ") + key + ": " + s.message());
+  if (json) {
+    nlohmann::ordered_json j;
+    j["key"] = key;
+    j["version"] = acked_version;
+    if (put) j["bytes"] = value.size();
+    print_json(std::move(j));
+  }
   return 0;
 }
 
-int cmd_put(const std::string& cluster, const std::string& key, const std::string& value) {
-  return write_one(cluster, key, value, shm::RecOp::kPut);
-}
-
-int cmd_put_file(const std::string& cluster, const std::string& key, const std::string& path) {
-  std::string value;
-  FILE* f = path == "-" ? stdin : fopen(path.c_str(), "rb");
+// Reads a whole value file, refusing a directory, a read error or a value
+// over the limit (reported with the file's real size when it has one).
+int read_value_file(const std::string& path, std::string* value) {
+  const bool use_stdin = path == "-";
+  FILE* f = use_stdin ? stdin : fopen(path.c_str(), "rb");
   if (!f) return fail("--value-file " + path + ": " + strerror(errno));
+  struct stat st {};
+  if (fstat(fileno(f), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) {
+      if (!use_stdin) fclose(f);
+      return report_error(kExitUsage, "--value-file " + path + " is a directory, not a file");
+    }
+    if (S_ISREG(st.st_mode)) {
+      if (int rc = check_value_size("--value-file " + path, uint64_t(st.st_size))) {
+        if (!use_stdin) fclose(f);
+        return rc;
+      }
+    }
+  }
   char buf[65536];
   size_t n;
-  // Read one byte past the limit so an oversized value is recognised without
-  // reading all of it.
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0 && value.size() <= shm::kMaxValueBytes) value.append(buf, n);
-  if (f != stdin) fclose(f);
-  return cmd_put(cluster, key, value);
+  // A pipe has no size: stop one chunk past the limit and say "more than".
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+    value->append(buf, n);
+    if (value->size() > shm::kMaxValueBytes) break;
+  }
+  const bool read_error = ferror(f);
+  const int err = errno;
+  if (!use_stdin) fclose(f);
+  if (read_error) return fail("--value-file " + path + ": " + strerror(err));
+  if (value->size() > shm::kMaxValueBytes)
+    return report_error(kExitUsage, "--value-file " + path + " holds more than the limit of " +
+                                        std::to_string(shm::kMaxValueBytes) + " bytes (1 MiB)");
+  return 0;
 }
 
-int cmd_del(const std::string& cluster, const std::string& key) {
-  return write_one(cluster, key, "", shm::RecOp::kDelete);
+}  // namespace
+
+int cmd_put(const std::string& cluster, const std::string& key, const std::string& value, bool json) {
+  return write_one(cluster, key, value, shm::RecOp::kPut, json);
 }
 
-int cmd_get(const std::string& cluster, const std::string& key) {
-  if (int rc = check_key_value(key, "")) return rc;
+int cmd_put_file(const std::string& cluster, const std::string& key, const std::string& path, bool json) {
+  std::string value;
+  if (int rc = read_value_file(path, &value)) return rc;
+  return cmd_put(cluster, key, value, json);
+}
+
+int cmd_del(const std::string& cluster, const std::string& key, bool json) {
+  return write_one(cluster, key, "", shm::RecOp::kDelete, json);
+}
+
+int cmd_get(const std::string& cluster, const std::string& key, const GetOptions& o) {
+  if (int rc = check_key(key)) return rc;
   std::unique_ptr<ClusterClient> c;
   if (Status s = ClusterClient::connect(cluster, &c); !s) return fail(s.message());
   const auto& t = c->table();
@@ -110,12 +156,16 @@ int cmd_get(const std::string& cluster, const std::string& key) {
   if (!any_answer)
     return fail("get " + key + ": no replica of partition " + std::to_string(p) + " answered" +
                 (last_error.empty() ? "" : " (" + last_error + ")"));
-  if (!found || best_tomb) {
-    fprintf(stderr, "cachevault: key %s not found\n", key.c_str());
-    return 1;
+  if (!found || best_tomb) return fail("key " + key + " not found");
+  if (o.json) {
+    print_json(nlohmann::ordered_json::parse(record_json_line(key, best_value, best_v, best_ts)));
+    return 0;
   }
+  // The value exactly as stored: a newline is added only for a person
+  // reading a terminal (as redis-cli does), never into a pipe or a file.
   fwrite(best_value.data(), 1, best_value.size(), stdout);
-  fputc('\n', stdout);
+  if (!o.raw && isatty(STDOUT_FILENO)) fputc('\n', stdout);
+  if (fflush(stdout) != 0) return fail("get " + key + ": writing the value: " + strerror(errno));
   return 0;
 }
 

@@ -16,9 +16,7 @@ namespace {
 
 // Exit code for a failed open or verify: a missing file is a plain failure,
 // anything the file itself is to blame for (or cannot be read) is 3.
-int report(const Status& s) {
-  std::cout.flush();
-  std::cerr << "cachevault: " << s.message() << std::endl;
+int exit_code_of(const Status& s) {
   switch (s.code()) {
     case Code::kNotFound: return kExitFailure;
     case Code::kCorrupt:
@@ -33,6 +31,11 @@ int report(const Status& s) {
     case Code::kInternal: return kExitFailure;
   }
   return kExitFailure;
+}
+
+int report(const Status& s) {
+  std::cout.flush();
+  return report_error(exit_code_of(s), s.message());
 }
 
 Status open_verified(const std::string& path, std::unique_ptr<fmt::BackupReader>* out) {
@@ -122,7 +125,8 @@ int run_inspect(const std::string& path, bool json, bool records) {
       std::cout.write(line.data(), static_cast<std::streamsize>(line.size()));
     }
   } else if (json) {
-    std::cout << summary_json(*reader).dump() << "\n";
+    std::cout.flush();
+    print_json(summary_json(*reader));
   } else {
     print_summary(*reader, std::cout);
   }
@@ -130,9 +134,20 @@ int run_inspect(const std::string& path, bool json, bool records) {
   return std::cout ? kExitOk : kExitFailure;
 }
 
-int run_verify(const std::string& path) {
+int run_verify(const std::string& path, bool json) {
   std::unique_ptr<fmt::BackupReader> reader;
   if (Status s = open_verified(path, &reader); !s) return report(s);
+  if (json) {
+    nlohmann::ordered_json j;
+    j["file"] = path;
+    j["ok"] = true;
+    j["records"] = reader->record_count();
+    j["blocks"] = reader->block_count();
+    j["bytes"] = reader->size();
+    j["file_checksum"] = hex(reader->file_checksum());
+    print_json(std::move(j));
+    return kExitOk;
+  }
   std::cout << path << ": ok, " << reader->record_count() << " records in " << reader->block_count()
             << " blocks, " << reader->size() << " bytes" << std::endl;
   return kExitOk;

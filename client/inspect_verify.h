@@ -4,12 +4,9 @@
 
 #include <string>
 
-namespace cv::client {
+#include "client/cli_output.h"
 
-// Exit codes of CLI.md.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;  // e.g. a missing file
-inline constexpr int kExitCorrupt = 3;  // corrupt or unreadable data file
+namespace cv::client {
 
 // Verifies the whole file first (exit 3 on damage, 1 if missing). Then:
 // records → one JSON line per record, shaped like `scan --json` (nothing
@@ -21,7 +18,8 @@ int run_inspect(const std::string& path, bool json, bool records);
 
 // Checks every checksum; prints "<file>: ok, N records in M blocks" and
 // returns 0, or prints the first problem with its offset and returns 3
-// (1 if the file does not exist).
-int run_verify(const std::string& path);
+// (1 if the file does not exist). json: {"file", "ok", "records", "blocks",
+// "bytes", "file_checksum"}; a failure is the {"error", "exit"} object.
+int run_verify(const std::string& path, bool json = false);
 
 }  // namespace cv::client

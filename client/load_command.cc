@@ -8,6 +8,7 @@
 #include <cstring>
 #include <random>
 
+#include "client/cli_output.h"
 #include "client/cluster_client.h"
 #include "client/data_commands.h"
 #include "client/progress.h"
@@ -66,20 +67,17 @@ class AckLog {
 }  // namespace
 
 int cmd_load(const std::string& cluster, const LoadOptions& o) {
-  if (o.records == 0) {
-    fprintf(stderr, "cachevault: --records must be at least 1\n");
-    return 2;
-  }
-  if (o.value_size > shm::kMaxValueBytes) {
-    fprintf(stderr, "cachevault: --value-size %llu is larger than the limit of %zu bytes\n",
-            static_cast<unsigned long long>(o.value_size), shm::kMaxValueBytes);
-    return 2;
-  }
+  // The command line checks ranges too; these guard other callers.
+  if (o.records == 0) return report_error(kExitUsage, "--records must be at least 1");
+  if (o.value_size > shm::kMaxValueBytes)
+    return report_error(kExitUsage, "--value-size " + std::to_string(o.value_size) +
+                                        " is larger than the limit of " + std::to_string(shm::kMaxValueBytes) +
+                                        " bytes (1 MiB)");
+  if (o.duration_s < 0) return report_error(kExitUsage, "--duration must not be negative");
   const size_t key_len = o.key_prefix.size() + 10;
-  if (key_len > shm::kMaxKeyBytes) {
-    fprintf(stderr, "cachevault: --key-prefix is too long (keys may hold at most %zu bytes)\n", shm::kMaxKeyBytes);
-    return 2;
-  }
+  if (key_len > shm::kMaxKeyBytes)
+    return report_error(kExitUsage, "--key-prefix is too long (keys may hold at most " +
+                                        std::to_string(shm::kMaxKeyBytes) + " bytes)");
   std::unique_ptr<ClusterClient> c;
   if (Status s = ClusterClient::connect(cluster, &c); !s) return fail(s.message());
   AckLog ack(o.ack_log);
@@ -90,7 +88,7 @@ int cmd_load(const std::string& cluster, const LoadOptions& o) {
   opt.track_latency = o.latency;
   WritePipeline p(*c, opt, [&ack](std::string_view k, uint64_t v, shm::RecStatus) { ack.add(k, v); });
 
-  Progress progress("load", o.duration_s > 0 ? 0 : o.records);
+  Progress progress("load", o.duration_s > 0 ? 0 : o.records, o.quiet);
   const uint64_t start = mono_ns();
   const uint64_t until = o.duration_s > 0 ? start + uint64_t(o.duration_s * 1e9) : 0;
   std::string key(key_len, '0'), value(o.value_size, 'a');
@@ -116,22 +114,25 @@ int cmd_load(const std::string& cluster, const LoadOptions& o) {
   progress.done(p.stats().acked);
   const double secs = double(mono_ns() - start) / 1e9;
   if (!s) return fail("load: " + s.message());
-  std::string latency;
-  if (o.latency && !p.latencies_us().empty()) {
-    std::vector<uint32_t> l = p.latencies_us();
-    std::sort(l.begin(), l.end());
-    char buf[160];
-    snprintf(buf, sizeof buf, ",\"latency_max_ms\":%.3f,\"latency_p99_ms\":%.3f,\"latency_p50_ms\":%.3f",
-             l.back() / 1e3, l[l.size() * 99 / 100] / 1e3, l[l.size() / 2] / 1e3);
-    latency = buf;
-  }
-  if (o.json)
-    printf("{\"records\":%llu,\"seconds\":%.3f,\"records_per_s\":%.0f,\"failed_retries\":%llu%s}\n",
-           static_cast<unsigned long long>(p.stats().acked), secs, double(p.stats().acked) / secs,
-           static_cast<unsigned long long>(p.stats().failed_retries), latency.c_str());
-  else
+  const double rate = secs > 0 ? double(p.stats().acked) / secs : 0;
+  if (o.json) {
+    nlohmann::ordered_json j;
+    j["records"] = p.stats().acked;
+    j["seconds"] = secs;
+    j["records_per_s"] = rate;
+    j["failed_retries"] = p.stats().failed_retries;
+    if (o.latency && !p.latencies_us().empty()) {
+      std::vector<uint32_t> l = p.latencies_us();
+      std::sort(l.begin(), l.end());
+      j["latency_max_ms"] = l.back() / 1e3;
+      j["latency_p99_ms"] = l[l.size() * 99 / 100] / 1e3;
+      j["latency_p50_ms"] = l[l.size() / 2] / 1e3;
+    }
+    print_json(std::move(j));
+  } else {
     printf("loaded %llu records in %.2f s (%.0f records/s)\n", static_cast<unsigned long long>(p.stats().acked), secs,
-           double(p.stats().acked) / secs);
+           rate);
+  }
   return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "client/cli_output.h"
 #include "client/cluster_client.h"
 #include "client/data_commands.h"
 #include "client/progress.h"
@@ -26,9 +27,11 @@ namespace {
 // The checkpoint follows acknowledgements at most this often (one fsync each).
 constexpr uint64_t kCheckpointEveryNs = 250'000'000ull;
 
-int corrupt(const std::string& message) {
-  fprintf(stderr, "cachevault: %s\n", message.c_str());
-  return 3;
+int corrupt(const std::string& message) { return report_error(kExitCorrupt, message); }
+
+// The reader's messages already name the file (and the offset); others get it.
+std::string about_file(const std::string& file, const Status& s) {
+  return s.message().find(file) != std::string::npos ? s.message() : file + ": " + s.message();
 }
 
 shm::Policy parse_policy(const std::string& p) {
@@ -83,7 +86,7 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
   Status s = fmt::BackupReader::open(o.file, &file);
   if (s.code() == Code::kNotFound) return fail(s.message());
   if (s) s = file->verify_all();
-  if (!s) return corrupt(o.file + ": " + s.message() + (s.code() == Code::kCorrupt ? " (at byte offset " + std::to_string(s.offset()) + ")" : ""));
+  if (!s) return corrupt(about_file(o.file, s));
   if (file->kind() != fmt::kConsolidated)
     return corrupt(o.file + " is a node copy, not a consolidated backup file");
 
@@ -141,7 +144,7 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
     return fail("restore checkpoint " + ckpt + " cannot be written (" + ck.message() +
                 "); nothing was sent (choose another place with --checkpoint PATH)");
   const uint64_t skipped = std::min(resume.position, total);
-  Progress progress("restore", total);
+  Progress progress("restore", total, o.quiet);
   const uint64_t start = mono_ns();
   uint64_t last_ckpt = start;
   // Skip whole blocks below the resume position, then records.
@@ -166,7 +169,7 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
       }
     }
   }
-  if (run && !cur.status().is_ok()) return corrupt(o.file + ": " + cur.status().message());
+  if (run && !cur.status().is_ok()) return corrupt(about_file(o.file, cur.status()));
   if (run) run = p.flush();
   progress.done(total);
   const double secs = double(mono_ns() - start) / 1e9;
@@ -188,7 +191,7 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
   const uint64_t restored = total - skipped;
   const double rate = secs > 0 ? double(restored) / secs : 0;
   if (o.json) {
-    nlohmann::json j;
+    nlohmann::ordered_json j;
     j["records"] = restored;
     j["skipped"] = skipped;
     j["stale"] = p.stats().stale;
@@ -200,7 +203,7 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
     j["policy"] = o.policy;
     j["resumed_from"] = resume.position;
     j["file_records"] = total;
-    printf("%s\n", j.dump().c_str());
+    print_json(std::move(j));
   } else {
     std::string done_before;
     if (skipped > 0) done_before = ", " + std::to_string(skipped) + " skipped as done by an earlier run";

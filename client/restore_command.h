@@ -17,6 +17,7 @@ struct RestoreOptions {
   std::string checkpoint;    // default: <cluster dir>/restore/<file name>.<checksum>.ckpt
   uint64_t limit = 0;        // > 0: only the first `limit` records
   bool json = false;
+  bool quiet = false;        // no progress display
 };
 
 int cmd_restore(const std::string& cluster, const RestoreOptions& o);

@@ -1,9 +1,14 @@
 // scan (every live record, newest replica per key, sorted by key) and status
 // (nodes, table summary, schedules; a table on a terminal, JSON for programs).
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <thread>
 
+#include "client/cli_output.h"
 #include "client/cluster_client.h"
 #include "client/data_commands.h"
 #include "client/record_json.h"
@@ -83,14 +88,11 @@ int cmd_scan(const std::string& cluster, bool json) {
   return 0;
 }
 
-int cmd_status(const std::string& cluster, bool json) {
-  if (Status s = shm::validate_cluster_name(cluster); !s) {
-    fprintf(stderr, "cachevault: %s\n", s.message().c_str());
-    return 2;
-  }
-  std::unique_ptr<shm::Block> block;
-  if (Status s = shm::Block::attach(cluster, &block); !s) return fail(s.message());
-  const shm::BlockLayout& b = block->layout();
+namespace {
+
+// The status object of CLI.md, read from the cluster's block.
+nlohmann::json status_json(const std::string& cluster, const shm::Block& block) {
+  const shm::BlockLayout& b = block.layout();
   shm::TableCopy t;
   shm::refresh_table(b, &t);
   std::vector<uint64_t> primaries(shm::kMaxServingNodes), replicas(shm::kMaxServingNodes);
@@ -150,12 +152,13 @@ int cmd_status(const std::string& cluster, bool json) {
   }
   std::sort(j["schedules"].begin(), j["schedules"].end(),
             [](const nlohmann::json& a, const nlohmann::json& b) { return a["id"] < b["id"]; });
-  if (json) {
-    printf("%s\n", j.dump().c_str());
-    return 0;
-  }
-  printf("cluster %s  replicas %u  partitions %u  epoch %llu  dir %s\n", cluster.c_str(), b.config.replicas,
-         b.config.partitions, static_cast<unsigned long long>(t.epoch), b.config.data_dir);
+  return j;
+}
+
+void print_status_text(const nlohmann::json& j) {
+  printf("cluster %s  replicas %u  partitions %u  epoch %llu  dir %s\n", j["name"].get<std::string>().c_str(),
+         j["replicas"].get<unsigned>(), j["partitions"].get<unsigned>(), j["epoch"].get<unsigned long long>(),
+         j["dir"].get<std::string>().c_str());
   printf("%-8s %-4s %-8s %-8s %-6s %12s %14s %10s %8s %6s\n", "role", "id", "pid", "state", "weight", "records",
          "bytes", "req/s", "parts", "port");
   for (const auto& n : j["nodes"]) {
@@ -174,6 +177,43 @@ int cmd_status(const std::string& cluster, bool json) {
       printf("  %-6llu %-24s %s%s\n", s["id"].get<unsigned long long>(), s["state"].get<std::string>().c_str(),
              s["file"].get<std::string>().c_str(),
              s.contains("error") ? ("  " + s["error"].get<std::string>()).c_str() : "");
+  }
+}
+
+int attach_for_status(const std::string& cluster, std::unique_ptr<shm::Block>* block) {
+  if (Status s = shm::validate_cluster_name(cluster); !s) return report_error(kExitUsage, s.message());
+  if (Status s = shm::Block::attach(cluster, block); !s) return fail(s.message());
+  return 0;
+}
+
+}  // namespace
+
+int cmd_status(const std::string& cluster, bool json) {
+  std::unique_ptr<shm::Block> block;
+  if (int rc = attach_for_status(cluster, &block)) return rc;
+  const nlohmann::json j = status_json(cluster, *block);
+  if (json)
+    print_json(j);
+  else
+    print_status_text(j);
+  return 0;
+}
+
+int cmd_status_watch(const std::string& cluster, int count) {
+  std::unique_ptr<shm::Block> block;
+  if (int rc = attach_for_status(cluster, &block)) return rc;
+  const bool tty = isatty(STDOUT_FILENO);
+  for (int i = 0; count <= 0 || i < count; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (!shm::pid_alive(block->layout().header.launcher_pid)) return fail("cluster '" + cluster + "' stopped");
+    // On a terminal the view is redrawn in place; into a pipe each view
+    // follows the last, with a blank line between.
+    if (tty)
+      printf("\033[H\033[2J");
+    else if (i > 0)
+      printf("\n");
+    print_status_text(status_json(cluster, *block));
+    fflush(stdout);
   }
   return 0;
 }

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "client/cli_output.h"
 #include "launcher/bench_plot.h"
 #include "launcher/subprocess.h"
 
@@ -243,8 +244,8 @@ void print_human(const json& r) {
 
 int run_bench(const BenchOptions& o) {
   if (o.records == 0 || o.value_size > (1u << 20) || o.nodes < 1 || o.replicas < 1 || o.replicas > o.nodes) {
-    fprintf(stderr, "cachevault: bench needs --records >= 1, --value-size <= 1 MiB and 1 <= --replicas <= --nodes\n");
-    return 2;
+    return client::report_error(client::kExitUsage,
+                                "bench needs --records >= 1, --value-size <= 1 MiB and 1 <= --replicas <= --nodes");
   }
   std::string base = o.dir;
   bool remove_base = false;
@@ -273,8 +274,7 @@ int run_bench(const BenchOptions& o) {
       if (Status s = write_bench_plot(o.plot, runs); !s) throw Failure{s.message()};
     }
   } catch (const Failure& f) {
-    fprintf(stderr, "cachevault: bench: %s\n", f.what.c_str());
-    rc = 1;
+    rc = client::report_error(client::kExitFailure, "bench: " + f.what);
   }
   for (Cluster* c : live) cluster_down(*c);
   if (remove_base) {
@@ -283,7 +283,7 @@ int run_bench(const BenchOptions& o) {
   }
   if (rc != 0) return rc;
   if (o.json)
-    printf("%s\n", result.dump().c_str());
+    client::print_json(std::move(result));
   else
     print_human(result);
   return 0;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "client/cli_output.h"
 #include "launcher/launcher.h"
 #include "shm/block.h"
 #include "shm/clock.h"
@@ -36,24 +37,32 @@ std::vector<int> child_pids_of(const std::string& name) {
 }
 }  // namespace
 
-int cluster_down(const std::string& name) {
-  if (Status s = shm::validate_cluster_name(name); !s) {
-    fprintf(stderr, "cachevault: %s\n", s.message().c_str());
-    return 2;
+namespace {
+int report_down(const std::string& name, bool json, const std::string& text, bool stale) {
+  if (!json) {
+    printf("%s\n", text.c_str());
+    return 0;
   }
+  nlohmann::ordered_json j;
+  j["name"] = name;
+  j["stopped"] = true;
+  j["stale"] = stale;
+  client::print_json(std::move(j));
+  return 0;
+}
+}  // namespace
+
+int cluster_down(const std::string& name, bool json) {
+  if (Status s = shm::validate_cluster_name(name); !s) return client::report_error(client::kExitUsage, s.message());
   std::unique_ptr<shm::Block> block;
   Status s = shm::Block::attach(name, &block);
   const bool segment_exists = std::filesystem::exists("/dev/shm/" + shm::segment_name(name));
   if (!s) {
-    if (!segment_exists) {
-      fprintf(stderr, "cachevault: cluster '%s' is not running\n", name.c_str());
-      return 1;
-    }
+    if (!segment_exists) return client::report_error(client::kExitFailure, "cluster '" + name + "' is not running");
     for (int pid : child_pids_of(name))
       if (shm::pid_alive(pid)) kill(pid, SIGKILL);
     shm::Block::remove(name);
-    printf("cluster '%s' was not running; removed its stale block\n", name.c_str());
-    return 0;
+    return report_down(name, json, "cluster '" + name + "' was not running; removed its stale block", true);
   }
   const int launcher = block->layout().header.launcher_pid;
   std::vector<int> children = child_pids_of(name);
@@ -68,8 +77,7 @@ int cluster_down(const std::string& name) {
   for (int pid : children)
     if (shm::pid_alive(pid)) kill(pid, SIGKILL);
   shm::Block::remove(name);
-  printf("cluster '%s' down\n", name.c_str());
-  return 0;
+  return report_down(name, json, "cluster '" + name + "' down", false);
 }
 
 }  // namespace cv::launcher

@@ -26,6 +26,7 @@ struct ClusterOptions {
   // Redis front ends (see CLI.md "Redis protocol").
   int port = 0;               // node i on port + i; 0 = free ports
   std::string requirepass;    // empty = no AUTH needed
+  bool json = false;          // the caller prints the status object instead of the text line
 };
 
 // Parses "1048576", "64K", "512M", "2G", "1GiB", "10MB" (binary multiples).

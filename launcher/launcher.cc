@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "client/cli_output.h"
 #include "node/distribution.h"
 #include "shm/backup_leftovers.h"
 #include "shm/block.h"
@@ -325,21 +326,14 @@ int take_launcher_lock(const std::string& path) {
 
 int cluster_up(const ClusterOptions& o) {
   shm::ClusterConfig config;
-  if (Status s = build_config(o, &config); !s) {
-    fprintf(stderr, "cachevault: %s\n", s.message().c_str());
-    return 2;
-  }
+  if (Status s = build_config(o, &config); !s) return client::report_error(client::kExitUsage, s.message());
   const std::string lock_path = shm::launcher_lock_path(o.name);
   int lock_fd = take_launcher_lock(lock_path);
-  if (lock_fd == -2) {
-    fprintf(stderr, "cachevault: cluster '%s' is already running (its launcher holds %s)\n", o.name.c_str(),
-            lock_path.c_str());
-    return 1;
-  }
-  if (lock_fd < 0) {
-    fprintf(stderr, "cachevault: cannot lock %s: %s\n", lock_path.c_str(), strerror(errno));
-    return 1;
-  }
+  if (lock_fd == -2)
+    return client::report_error(client::kExitFailure,
+                                "cluster '" + o.name + "' is already running (its launcher holds " + lock_path + ")");
+  if (lock_fd < 0)
+    return client::report_error(client::kExitFailure, "cannot lock " + lock_path + ": " + strerror(errno));
   // We hold the lock, so any block of this name is left from a launcher that
   // died without cleaning up.
   {
@@ -363,17 +357,11 @@ int cluster_up(const ClusterOptions& o) {
   if (!o.detach) return supervise(o, config, -1);
 
   int pipefd[2];
-  if (pipe2(pipefd, O_CLOEXEC) != 0) {
-    fprintf(stderr, "cachevault: pipe: %s\n", strerror(errno));
-    return 1;
-  }
+  if (pipe2(pipefd, O_CLOEXEC) != 0) return client::report_error(client::kExitFailure, std::string("pipe: ") + strerror(errno));
   fflush(stdout);
   fflush(stderr);
   pid_t pid = fork();
-  if (pid < 0) {
-    fprintf(stderr, "cachevault: fork: %s\n", strerror(errno));
-    return 1;
-  }
+  if (pid < 0) return client::report_error(client::kExitFailure, std::string("fork: ") + strerror(errno));
   if (pid == 0) {
     close(pipefd[0]);
     setsid();
@@ -392,14 +380,14 @@ int cluster_up(const ClusterOptions& o) {
   while ((n = read(pipefd[0], buf, sizeof buf)) > 0) answer.append(buf, size_t(n));
   close(pipefd[0]);
   if (answer.rfind("ok", 0) == 0) {
+    if (o.json) return 0;  // the caller prints the status object
     printf("cluster '%s' up: %u serving nodes, %u targets, replicas %u, partitions %u, dir %s\n", o.name.c_str(),
            config.serving_nodes, config.targets, config.replicas, config.partitions, config.data_dir);
     return 0;
   }
   if (answer.rfind("error: ", 0) == 0) answer = answer.substr(7);
   while (!answer.empty() && answer.back() == '\n') answer.pop_back();
-  fprintf(stderr, "cachevault: %s\n", answer.empty() ? "the launcher died while starting" : answer.c_str());
-  return 1;
+  return client::report_error(client::kExitFailure, answer.empty() ? "the launcher died while starting" : answer);
 }
 
 }  // namespace cv::launcher

@@ -11,7 +11,7 @@ namespace cv::launcher {
 // Runs `cluster up`; returns the process exit code. With detach, returns in
 // the calling process once every child is ready while a daemon supervises.
 int cluster_up(const ClusterOptions& options);
-// Runs `cluster down`; returns the exit code.
-int cluster_down(const std::string& name);
+// Runs `cluster down`; returns the exit code. json: {"name", "stopped"}.
+int cluster_down(const std::string& name, bool json = false);
 
 }  // namespace cv::launcher

@@ -118,7 +118,7 @@ TEST_F(RestoreFaultsTest, ServingNodeKilledMidRestoreStillCompletes) {
     if (n++ % 1500) continue;
     CliResult g = c.cli({"get", k});
     EXPECT_EQ(g.rc, 0) << k << ": " << g.err;
-    EXPECT_EQ(g.out, rec["value"].get<std::string>() + "\n") << k;
+    EXPECT_EQ(g.out, rec["value"].get<std::string>()) << k;
   }
 }
 
