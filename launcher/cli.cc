@@ -401,8 +401,11 @@ int run_cli(int argc, char** argv) {
       return client::report_error(kExitUsage, s.message());
     }
   }
+  // Named, so usage lines (and the man pages made from them) say
+  // "cachevault", not the path the binary was started by.
   CLI::App app{"cachevault " CACHEVAULT_VERSION
-               ": a multi-process cache cluster on one host, with backup, consolidation and restore"};
+                   ": a multi-process cache cluster on one host, with backup, consolidation and restore",
+               "cachevault"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "help for every command");
   app.set_version_flag("--version", "cachevault " CACHEVAULT_VERSION, "print 'cachevault X.Y.Z' and exit");
