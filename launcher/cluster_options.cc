@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -18,24 +19,20 @@ namespace cv::launcher {
 Status parse_bytes(const std::string& flag, const std::string& text, uint64_t* out) {
   const std::string bad = flag + " '" + text + "' is not a size (use e.g. 1048576, 64K, 512M, 2G)";
   if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0]))) return Status::invalid(bad);
-  size_t pos = 0;
-  unsigned long long n = 0;
+  // CLI11's size parser, the one the command line's size flags use: binary
+  // units (K, M, G, T, with or without B or iB), any case.
+  static const CLI::AsSizeValue kSize(false);
+  std::string value = text;
   try {
-    n = std::stoull(text, &pos);
-  } catch (...) {
+    if (!kSize(value).empty()) return Status::invalid(bad);
+  } catch (const CLI::ValidationError& e) {
+    const std::string why = e.what();
+    if (why.find("overflow") != std::string::npos) return Status::invalid(flag + " '" + text + "' is too large");
     return Status::invalid(bad);
   }
-  std::string unit = text.substr(pos);
-  for (auto& c : unit) c = char(std::toupper(static_cast<unsigned char>(c)));
-  uint64_t mul = 1;
-  if (unit.empty() || unit == "B") mul = 1;
-  else if (unit == "K" || unit == "KB" || unit == "KIB") mul = 1ull << 10;
-  else if (unit == "M" || unit == "MB" || unit == "MIB") mul = 1ull << 20;
-  else if (unit == "G" || unit == "GB" || unit == "GIB") mul = 1ull << 30;
-  else if (unit == "T" || unit == "TB" || unit == "TIB") mul = 1ull << 40;
-  else return Status::invalid(bad);
-  if (n > UINT64_MAX / mul) return Status::invalid(flag + " '" + text + "' is too large");
-  *out = n * mul;
+  uint64_t n = 0;
+  if (!CLI::detail::lexical_cast(value, n)) return Status::invalid(bad);
+  *out = n;
   return Status::ok();
 }
 

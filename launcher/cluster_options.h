@@ -29,7 +29,8 @@ struct ClusterOptions {
   bool json = false;          // the caller prints the status object instead of the text line
 };
 
-// Parses "1048576", "64K", "512M", "2G", "1GiB", "10MB" (binary multiples).
+// Parses "1048576", "64K", "512M", "2G", "1GiB", "10MB" (binary multiples,
+// CLI11's AsSizeValue).
 Status parse_bytes(const std::string& flag, const std::string& text, uint64_t* out);
 
 // Checks every option and fills the block configuration (data dir absolute).

@@ -13,6 +13,7 @@
 
 #include "cachevault/version.h"
 #include "client/progress.h"
+#include "launcher/cluster_options.h"
 #include "tests/support/cli_runner.h"
 #include "tests/support/cluster_verbs.h"
 
@@ -140,6 +141,22 @@ TEST(CliTest, SizesTakeUnits) {
   CliResult r = run_cli({"load", "--records", "5", "--value-size", "2K", "--name", "not-running-xyz"}, {}, 30);
   EXPECT_EQ(r.rc, 1) << r.err;
   EXPECT_NE(r.err.find("not running"), std::string::npos) << r.err;
+}
+
+TEST(CliTest, ClusterSizesUseTheSameUnits) {
+  uint64_t n = 0;
+  for (const auto& [text, want] : std::vector<std::pair<std::string, uint64_t>>{
+           {"1048576", 1048576}, {"64K", 64ull << 10}, {"512M", 512ull << 20}, {"2G", 2ull << 30},
+           {"1GiB", 1ull << 30}, {"10MB", 10ull << 20}, {"3t", 3ull << 40}}) {
+    ASSERT_TRUE(launcher::parse_bytes("--node-memory", text, &n).is_ok()) << text;
+    EXPECT_EQ(n, want) << text;
+  }
+  for (const char* bad : {"", "lots", "-5", "12Q", "1.5G"}) {
+    Status s = launcher::parse_bytes("--node-memory", bad, &n);
+    EXPECT_FALSE(s.is_ok()) << bad;
+    EXPECT_NE(s.message().find("--node-memory"), std::string::npos) << s.message();
+  }
+  EXPECT_NE(launcher::parse_bytes("--node-memory", "99999999999T", &n).message().find("too large"), std::string::npos);
 }
 
 TEST(CliTest, EveryJsonCommandReportsFailureAsJson) {

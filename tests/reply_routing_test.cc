@@ -44,7 +44,7 @@ TEST_F(ReplyRoutingTest, ReplyToAKilledClientDoesNotAcknowledgeTheNextClientInIt
   // The first client's write itself was stored before its answer was held.
   CliResult first = cluster_.cli({"get", "first-client-key"});
   EXPECT_EQ(first.rc, 0) << first.err;
-  EXPECT_EQ(first.out, "small\n");
+  EXPECT_EQ(first.out, "small");
 }
 
 }  // namespace
