@@ -48,4 +48,6 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 # Run-time dependencies from the libraries the binary links (dpkg-shlibdeps).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+# The build keeps debug information; the package does not need it.
+set(CPACK_STRIP_FILES ON)
 include(CPack)
