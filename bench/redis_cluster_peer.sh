@@ -45,7 +45,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# A free port whose cluster bus port (port + 10000) is free and valid too.
+free_port() {
+  python3 - <<'PY'
+import random, socket
+while True:
+    p = random.randint(20000, 54000)
+    try:
+        for q in (p, p + 10000):
+            s = socket.socket(); s.bind(("127.0.0.1", q)); s.close()
+        print(p); break
+    except OSError:
+        pass
+PY
+}
 
 # bench PORT PIPELINE: redis-benchmark --cluster's CSV lines for SET and GET.
 bench() {

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <map>
 
 #include "node/distribution.h"
@@ -39,6 +40,15 @@ std::string upper(std::string_view s) {
 
 std::string unknown_subcommand(std::string_view cmd, std::string_view sub) {
   return "ERR unknown subcommand '" + std::string(sub.substr(0, 128)) + "'. Try " + upper(cmd) + " HELP.";
+}
+
+// Redis's answer to a known subcommand called with the wrong arguments
+// ("command|count"), or to an unknown one.
+std::string subcommand_error(std::string_view cmd, std::string_view sub, std::initializer_list<std::string_view> known) {
+  const std::string l = lower(sub);
+  for (auto k : known)
+    if (l == k) return "ERR wrong number of arguments for '" + std::string(cmd) + "|" + l + "' command";
+  return unknown_subcommand(cmd, sub);
 }
 
 bool password_matches(const shm::BlockLayout& b, std::string_view pass) {
@@ -155,7 +165,7 @@ void RedisService::cmd_client(Connection& c, const std::vector<std::string_view>
     w.simple("HELP");
     return;
   }
-  w.error(unknown_subcommand("client", a[1]));
+  w.error(subcommand_error("client", a[1], {"id", "getname", "setname", "info", "setinfo", "reply"}));
 }
 
 namespace {
@@ -245,7 +255,7 @@ void RedisService::cmd_command(Connection& c, const std::vector<std::string_view
     for (size_t k : keys) w.bulk(args[k]);
     return;
   }
-  w.error(unknown_subcommand("command", a[1]));
+  w.error(subcommand_error("command", a[1], {"count", "list", "getkeys"}));
 }
 
 void RedisService::cmd_config(Connection& c, const std::vector<std::string_view>& a) {

@@ -179,6 +179,7 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
       {"INCRBYFLOAT", "{x}f", "1e400"}, {"SET", "{x}big", "1e308"}, {"INCRBYFLOAT", "{x}big", "1e308"},
       {"INCRBYFLOAT", "{x}f", "0.1"}, {"INCRBYFLOAT", "{x}f", "0.2"}, {"SELECT", "0"}, {"SET", "{x}e", "v", "KEEPTTL"},
       {"TTL", "{x}e"}, {"PTTL", "{x}none"}, {"PERSIST", "{x}e"}, {"MGET", "{x}e", "{x}none"},
+      {"COMMAND", "COUNT", "x"}, {"CLIENT", "ID", "x"}, {"CLIENT", "SETNAME", "a b"}, {"GETEX", "{x}e"},
   };
   for (const auto& cmd : cmds) {
     ASSERT_TRUE(ours.send(resp_command(cmd)));
