@@ -393,7 +393,7 @@ void RedisService::cmd_bgsave(Connection& c, const std::vector<std::string_view>
   if (!s) return c.reply().error("ERR could not ask node " + std::to_string(id_) + " for a backup: " + s.message());
   auto conn = c.shared_from_this();
   auto slot = c.defer();
-  Inflight f{shm::MsgType::kBackupRequest, {}, mono_ns(), nullptr};
+  Inflight f{shm::MsgType::kBackupRequest, {}, mono_ns(), nullptr, {}};
   f.on_answer = [this, conn, slot, wait](const std::string* payload) {
     resp::ReplyWriter w(&slot->bytes, conn->protocol);
     shm::BackupReplyWire r{};

@@ -271,6 +271,7 @@ void RedisService::cmd_data(Connection& c, const resp::CommandSpec& spec, const 
     case Cmd::kPersist:
     case Cmd::kExpireTime:
     case Cmd::kPExpireTime: {
+      if (read_direct(c, spec.cmd, a, 1)) return;
       auto op = make_op(c, spec.cmd, slot, 1);
       queue_get(op, 0, a[1]);
       return;
@@ -288,6 +289,7 @@ void RedisService::cmd_data(Connection& c, const resp::CommandSpec& spec, const 
     }
     case Cmd::kMGet:
     case Cmd::kExists: {
+      if (read_direct(c, spec.cmd, a, 1)) return;
       auto op = make_op(c, spec.cmd, slot, a.size() - 1);
       for (size_t i = 1; i < a.size(); ++i) queue_get(op, uint32_t(i - 1), a[i]);
       return;
@@ -339,6 +341,27 @@ void RedisService::cmd_data(Connection& c, const resp::CommandSpec& spec, const 
     }
     default: c.reply().error("ERR internal: command routed to the wrong handler"); return;
   }
+}
+
+bool RedisService::read_direct(Connection& c, Cmd cmd, const std::vector<std::string_view>& a, size_t first) {
+  // With replies owed, one of them may be a write to these keys that the
+  // node has not applied yet: those reads queue behind it instead.
+  if (c.has_waiting()) return false;
+  DeferredOp op;
+  op.cmd = cmd;
+  op.protocol = c.protocol;
+  op.parts.resize(a.size() - first);
+  for (size_t i = first; i < a.size(); ++i) {
+    DeferredOp::Part& p = op.parts[i - first];
+    p.status = RecStatus::kOk;
+    if (a[i].empty() || a[i].size() > shm::kMaxKeyBytes) continue;
+    auto rec = store_.get(partition_of(a[i], store_.partitions()), a[i]);
+    p.found = rec && !rec->tombstone;
+    if (p.found) p.value = std::move(rec->value);
+  }
+  resp::ReplyWriter w = c.reply();
+  finish_op(op, w);
+  return true;
 }
 
 void RedisService::finish_op(DeferredOp& op, resp::ReplyWriter& w) {

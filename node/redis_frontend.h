@@ -6,8 +6,10 @@
 // The batches travel the same message path as every other client's
 // (kWrite / kGet to the node's mailbox), so the request loop stays the one
 // writer of the store and replication, versions, backup and restore see one
-// kind of write. Reads that walk whole partitions (DBSIZE, KEYS, SCAN) take
-// the store's shard locks directly, as RecordStore allows any thread to.
+// kind of write. Reads (GET, MGET, EXISTS, ... and DBSIZE, KEYS, SCAN) take
+// the store's shard locks directly, as RecordStore allows any thread to,
+// unless the connection still waits for an earlier command of its own:
+// then they queue behind it on the node's mailbox, keeping its order.
 #pragma once
 
 #include <memory>

@@ -49,20 +49,20 @@ void Connection::read_more() {
     in_.erase(0, in_used_);
     in_used_ = 0;
   }
-  const size_t have = in_.size();
+  // The socket reads into a buffer of its own: in_ holds only bytes that
+  // arrived, and may be parsed (a posted process_input) while a read is out.
   size_t want = kReadChunk;
-  if (parser_.wanted() > have) want = std::max(want, parser_.wanted() - have);
-  in_.resize(have + want);
+  if (parser_.wanted() > in_.size()) want = std::max(want, parser_.wanted() - in_.size());
+  read_buf_.resize(want);
   reading_ = true;
   auto self = shared_from_this();
-  socket_.async_read_some(asio::buffer(in_.data() + have, want), [this, self, have](boost::system::error_code ec,
-                                                                                     size_t n) {
+  socket_.async_read_some(asio::buffer(read_buf_.data(), want), [this, self](boost::system::error_code ec, size_t n) {
     reading_ = false;
-    in_.resize(have + (ec ? 0 : n));
     if (ec) {
       close();
       return;
     }
+    in_.append(read_buf_.data(), n);
     process_input();
     read_more();
   });
@@ -334,7 +334,7 @@ void RedisService::flush_outgoing() {
       fail_targets(o.targets, s.code() == Code::kTimeout ? shm::RecStatus::kTimeout : shm::RecStatus::kNodeDown);
       continue;
     }
-    inflight_.emplace(id, Inflight{o.type, std::move(o.targets), mono_ns(), nullptr});
+    inflight_.emplace(id, Inflight{o.type, std::move(o.targets), mono_ns(), nullptr, {}});
   }
 }
 
@@ -362,11 +362,17 @@ void RedisService::pump_replies() {
 void RedisService::on_node_reply(uint16_t type, uint64_t request_id, const std::string& payload) {
   auto it = inflight_.find(request_id);
   if (it == inflight_.end()) return;  // timed out already
-  Inflight f = std::move(it->second);
-  inflight_.erase(it);
-  if (f.on_answer) return f.on_answer(&payload);
-  std::vector<bool> answered(f.targets.size(), false);
   shm::BatchReader rd(payload);
+  // A get reply in parts: all but the last say more follow.
+  const bool more = shm::MsgType(type) == shm::MsgType::kGetReply && rd.ok() && rd.header().tag == shm::kGetReplyMore;
+  Inflight& f = it->second;
+  if (f.on_answer) {
+    auto fn = std::move(f.on_answer);
+    inflight_.erase(it);
+    return fn(&payload);
+  }
+  std::vector<bool>& answered = f.answered;
+  answered.resize(f.targets.size(), false);
   auto part_of = [&](uint32_t index) -> DeferredOp::Part* {
     if (index >= f.targets.size() || answered[index]) return nullptr;
     answered[index] = true;
@@ -410,9 +416,12 @@ void RedisService::on_node_reply(uint16_t type, uint64_t request_id, const std::
       spdlog::warn("node {}: Redis front end got message type {} it did not ask for", id_, type);
       break;
   }
-  for (size_t i = 0; i < f.targets.size(); ++i) {
-    if (!answered[i]) f.targets[i].op->parts[f.targets[i].part].status = shm::RecStatus::kTimeout;
-    part_done(f.targets[i].op);
+  if (more) return;
+  Inflight done = std::move(f);
+  inflight_.erase(it);
+  for (size_t i = 0; i < done.targets.size(); ++i) {
+    if (!done.answered[i]) done.targets[i].op->parts[done.targets[i].part].status = shm::RecStatus::kTimeout;
+    part_done(done.targets[i].op);
   }
 }
 

@@ -71,6 +71,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void flush();
   // Closes once every promised reply is sent (QUIT, protocol errors).
   void close_after_replies() { closing_ = true; }
+  // True if some reply of this connection is still owed.
+  bool has_waiting() const { return !waiting_.empty(); }
   void close();
 
   const uint64_t id;
@@ -92,8 +94,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   RedisService& service_;
   resp::RequestParser parser_;
   std::vector<std::string_view> args_;
-  std::string in_;
+  std::string in_;         // bytes received and not yet parsed past
   size_t in_used_ = 0;     // bytes of in_ already parsed
+  std::vector<char> read_buf_;  // the socket's read target
   std::deque<std::shared_ptr<ReplySlot>> waiting_;
   std::string out_;        // ready to send
   std::string sending_;    // handed to the socket
@@ -138,6 +141,7 @@ class RedisService {
     // A request that is not a record batch (kBackupRequest): its answer's
     // payload, or nullptr on timeout.
     std::function<void(const std::string* payload)> on_answer;
+    std::vector<bool> answered;  // per target, across the parts of a reply
   };
   void queue_get(const std::shared_ptr<DeferredOp>& op, uint32_t part, std::string_view key);
   void queue_write(const std::shared_ptr<DeferredOp>& op, uint32_t part, shm::RecOp rec_op, uint32_t aux,
@@ -157,6 +161,10 @@ class RedisService {
   void cmd_set(Connection& c, const std::vector<std::string_view>& a, uint32_t slot);
   void cmd_data(Connection& c, const resp::CommandSpec& spec, const std::vector<std::string_view>& a, uint32_t slot);
   void finish_op(DeferredOp& op, resp::ReplyWriter& w);
+  // Reads keys straight from the store (under its shard locks) and answers
+  // at once; only for a connection that owes no reply, so that no earlier
+  // write of its own is still on its way to the node.
+  bool read_direct(Connection& c, resp::Cmd cmd, const std::vector<std::string_view>& a, size_t first);
   // Checks the keys' slot and this node's role for it; false if it
   // answered (-CROSSSLOT, -MOVED, -CLUSTERDOWN) instead.
   bool route(Connection& c, const resp::CommandSpec& spec, const std::vector<std::string_view>& a, uint32_t* slot);

@@ -407,6 +407,13 @@ void ServingNode::on_get(const shm::MsgHeader& h, std::string_view payload) {
     o.timestamp = rec->timestamp;
     o.key_len = uint16_t(key.size());
     o.value_len = uint32_t(rec->value.size());
+    // Many large values would not fit one message: send what is built,
+    // marked as followed by more (shm::kGetReplyMore).
+    if (!out.empty() && out.bytes() + sizeof o + key.size() + rec->value.size() > shm::kGetReplySplitBytes) {
+      out.set_tag(shm::kGetReplyMore);
+      link_.reply(h, MsgType::kGetReply, out.finish(), kReplySendTimeoutMs);
+      out.reset(shm::WriteMode::kAssign, shm::Policy::kNewer, 0);
+    }
     out.add(o, key, rec->value);
   }
   requests_ += out.count();

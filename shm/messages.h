@@ -118,6 +118,10 @@ static_assert(sizeof(BackupReplyWire) == 16);
 
 inline constexpr size_t kMaxKeyBytes = 1024;
 inline constexpr size_t kMaxValueBytes = 1 << 20;
+// A kGetReply whose records would pass this many bytes is sent in parts:
+// each but the last carries tag kGetReplyMore.
+inline constexpr size_t kGetReplySplitBytes = 1024 * 1024;
+inline constexpr uint64_t kGetReplyMore = 1;
 // Batches are cut at this many payload bytes; larger single records still
 // fit one message on their own.
 inline constexpr size_t kBatchTargetBytes = 256 * 1024;

@@ -228,6 +228,40 @@ TEST_F(RedisClusterTest, Resp3PipeliningAndMalformedRequests) {
   EXPECT_EQ(c.read_reply(), "+PONG\r\n");
 }
 
+TEST_F(RedisClusterTest, ManyLargeValuesInOneReplyArriveWhole) {
+  const int owner = PrimaryOf("{big}");
+  RespConn c = RespConn::tcp(ports_[owner]);
+  // Eight values of 1 MiB each: more than one message can carry, so the
+  // node answers in parts and the front end puts the reply together.
+  std::vector<std::string> mget{"MGET"};
+  std::string pipeline;
+  for (int i = 0; i < 8; ++i) {
+    const std::string key = "{big}" + std::to_string(i);
+    const std::string value(1 << 20, char('a' + i));
+    ASSERT_TRUE(c.send(resp_command({"SET", key, value}))) << i << " to node " << owner;
+    ASSERT_EQ(c.read_reply(30000), "+OK\r\n");
+    mget.push_back(key);
+    pipeline += resp_command({"GET", key});
+  }
+  ASSERT_TRUE(c.send(resp_command(mget)));
+  const std::string all = c.read_reply(60000);
+  ASSERT_EQ(all.substr(0, 4), "*8\r\n");
+  EXPECT_EQ(all.size(), 4 + 8 * (std::string("$1048576\r\n").size() + (1 << 20) + 2));
+  EXPECT_EQ(all[all.size() - 3], 'h');
+  ASSERT_TRUE(c.send(pipeline));
+  for (int i = 0; i < 8; ++i) {
+    const std::string one = c.read_reply(60000);
+    ASSERT_EQ(one.size(), std::string("$1048576\r\n").size() + (1 << 20) + 2) << i;
+    EXPECT_EQ(one[20], char('a' + i));
+  }
+  // A value past the limit is refused as Redis refuses one past
+  // proto-max-bulk-len, and the connection closes.
+  RespConn over = RespConn::tcp(ports_[owner]);
+  over.send("*3\r\n$3\r\nSET\r\n$5\r\n{big}\r\n$" + std::to_string((1 << 20) + 1) + "\r\n");
+  EXPECT_EQ(over.read_reply(), "-ERR Protocol error: invalid bulk length\r\n");
+  EXPECT_TRUE(over.closed_by_peer());
+}
+
 TEST_F(RedisClusterTest, ThousandsOfConnectionsAtOnce) {
   rlimit lim{};
   getrlimit(RLIMIT_NOFILE, &lim);
