@@ -128,6 +128,10 @@ int cmd_backup(const std::string& cluster, const BackupOptions& o) {
   const int node = c->live_node(0);
   if (node < 0) return fail("no serving node of cluster '" + cluster + "' is up");
   std::string reply;
+  if (o.allow_partial) {
+    out.push_back('\0');
+    out += shm::kBackupAllowPartial;
+  }
   if (Status s = c->call(node, shm::MsgType::kBackupRequest, out, &reply, 10000); !s)
     return fail("backup request: " + s.message());
   if (reply.size() < sizeof(shm::BackupReplyWire)) return fail("backup request: node" + std::to_string(node) + " sent a malformed reply");

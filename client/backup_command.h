@@ -12,6 +12,7 @@ struct BackupOptions {
   std::string out_dir;
   uint64_t wait_id = 0;
   double timeout_s = 600;
+  bool allow_partial = false;  // leave lost partitions out (the file lists them)
   bool json = false;
   bool quiet = false;  // no progress display
 };

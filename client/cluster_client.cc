@@ -21,7 +21,7 @@ Status ClusterClient::connect(const std::string& cluster, std::unique_ptr<Cluste
 
 bool ClusterClient::node_up(int node) const {
   if (node < 0 || node >= int(block_->layout().config.serving_nodes)) return false;
-  return shm::NodeState(block_->layout().nodes[node].state.load()) == shm::NodeState::kUp;
+  return shm::node_state_live(shm::NodeState(block_->layout().nodes[node].state.load()));
 }
 
 bool ClusterClient::cluster_alive() {

@@ -130,7 +130,9 @@ int cmd_get(const std::string& cluster, const std::string& key, const GetOptions
   uint64_t best_v = 0, best_ts = 0;
   bool best_tomb = false;
   std::string last_error;
-  for (uint32_t k = 0; k < t.replicas; ++k) {
+  if (t.lost[p])
+    return fail("get " + key + ": partition " + std::to_string(p) + " is lost (every replica of it is gone)");
+  for (uint32_t k = 0, holders = t.holders(p); k < holders; ++k) {
     const int n = t.owners[p][k];
     if (!c->node_up(n)) continue;
     std::string reply;

@@ -74,6 +74,8 @@ nlohmann::ordered_json summary_json(const fmt::BackupReader& r) {
   j["bytes"] = r.size();
   j["file_checksum"] = hex(r.file_checksum());
   j["file"] = r.path();
+  // A partial backup (taken with --allow-partial while partitions were lost).
+  if (!h.missing_partitions.empty()) j["missing_partitions"] = h.missing_partitions;
   return j;
 }
 
@@ -94,7 +96,13 @@ void print_summary(const fmt::BackupReader& r, std::ostream& out) {
       << "size            " << r.size() << " bytes\n"
       << "records         " << r.record_count() << "\n"
       << "blocks          " << r.block_count() << "\n"
-      << "key range       " << first << " .. " << last << "\n"
+      << "key range       " << first << " .. " << last << "\n";
+  if (!h.missing_partitions.empty()) {
+    out << "PARTIAL BACKUP  " << h.missing_partitions.size() << " partitions missing (lost when backed up):";
+    for (uint32_t p : h.missing_partitions) out << " " << p;
+    out << "\n";
+  }
+  out
       << "file checksum   " << hex(r.file_checksum()) << " (verified)\n"
       << "blocks:\n"
       << "   #       offset   records  payload   checksum          first key\n";

@@ -33,6 +33,9 @@ const char* state_name(shm::NodeState s) {
     case shm::NodeState::kStarting: return "starting";
     case shm::NodeState::kUp: return "up";
     case shm::NodeState::kDown: return "down";
+    case shm::NodeState::kJoining: return "joining";
+    case shm::NodeState::kLeaving: return "leaving";
+    case shm::NodeState::kFenced: return "fenced";
   }
   return "unknown";
 }
@@ -96,11 +99,26 @@ nlohmann::json status_json(const std::string& cluster, const shm::Block& block) 
   shm::TableCopy t;
   shm::refresh_table(b, &t);
   std::vector<uint64_t> primaries(shm::kMaxServingNodes), replicas(shm::kMaxServingNodes);
-  for (const auto& o : t.owners)
-    for (uint32_t k = 0; k < t.replicas; ++k) {
-      replicas[o[k]]++;
-      if (k == 0) primaries[o[k]]++;
+  uint64_t healthy = 0, under = 0, moving = 0, lost = 0;
+  nlohmann::json lost_ids = nlohmann::json::array();
+  for (uint32_t p = 0; p < t.partitions; ++p) {
+    const uint32_t held = t.holders(p);
+    for (uint32_t k = 0; k < held; ++k) {
+      const uint16_t n = t.owners[p][k];
+      if (n >= shm::kMaxServingNodes) continue;
+      replicas[n]++;
+      if (k == 0) primaries[n]++;
     }
+    if (t.lost[p] || held == 0) {
+      ++lost;
+      lost_ids.push_back(p);
+    } else if (held < t.replicas) {
+      ++under;
+    } else {
+      ++healthy;
+    }
+    moving += t.joining[p] != shm::kNoNode;
+  }
   nlohmann::json j;
   j["name"] = cluster;
   j["replicas"] = b.config.replicas;
@@ -108,6 +126,8 @@ nlohmann::json status_json(const std::string& cluster, const shm::Block& block) 
   j["epoch"] = t.epoch;
   j["dir"] = b.config.data_dir;
   j["launcher_pid"] = b.header.launcher_pid;
+  j["partition_health"] = {{"healthy", healthy}, {"under_replicated", under}, {"moving", moving}, {"lost", lost}};
+  j["lost_partitions"] = lost_ids;
   j["nodes"] = nlohmann::json::array();
   auto add_node = [&](int slot, int id, const char* role) {
     const shm::NodeSlot& n = b.nodes[slot];
@@ -159,6 +179,11 @@ void print_status_text(const nlohmann::json& j) {
   printf("cluster %s  replicas %u  partitions %u  epoch %llu  dir %s\n", j["name"].get<std::string>().c_str(),
          j["replicas"].get<unsigned>(), j["partitions"].get<unsigned>(), j["epoch"].get<unsigned long long>(),
          j["dir"].get<std::string>().c_str());
+  const auto& h = j["partition_health"];
+  const std::string lost_list = j["lost_partitions"].empty() ? "" : "  (lost: " + j["lost_partitions"].dump() + ")";
+  printf("partitions: %llu healthy, %llu under-replicated, %llu moving, %llu lost%s\n",
+         h["healthy"].get<unsigned long long>(), h["under_replicated"].get<unsigned long long>(),
+         h["moving"].get<unsigned long long>(), h["lost"].get<unsigned long long>(), lost_list.c_str());
   printf("%-8s %-4s %-8s %-8s %-6s %12s %14s %10s %8s %6s\n", "role", "id", "pid", "state", "weight", "records",
          "bytes", "req/s", "parts", "port");
   for (const auto& n : j["nodes"]) {

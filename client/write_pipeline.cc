@@ -34,11 +34,19 @@ Status WritePipeline::entry_check() {
 }
 
 int WritePipeline::destination(std::string_view key) {
-  if (opt_.mode == shm::WriteMode::kKeep) return opt_.entry_node;
   client_.refresh_table();
   const auto& t = client_.table();
   if (t.owners.empty()) return -1;
-  return t.owners[node::partition_of(key, t.partitions)][0];
+  const uint32_t p = node::partition_of(key, t.partitions);
+  if (t.lost[p]) return kLostPartition;
+  if (opt_.mode == shm::WriteMode::kKeep) return opt_.entry_node;
+  return t.primary(p) == shm::kNoNode ? -1 : t.primary(p);
+}
+
+void WritePipeline::give_up_lost(OwnedRecord r) {
+  r.last = RecStatus::kLost;
+  ++stats_.gave_up;
+  given_up_.push_back(std::move(r));
 }
 
 void WritePipeline::add(int dest, const shm::WireRecord& r, std::string_view key, std::string_view value,
@@ -55,6 +63,10 @@ Status WritePipeline::submit(std::string_view key, std::string_view value, uint8
   if (Status s = take_failed_first(); !s) return s;
   const int dest = destination(key);
   shm::WireRecord r{uint16_t(key.size()), op, 0, uint32_t(value.size()), version, timestamp, 0, 0};
+  if (dest == kLostPartition) {
+    give_up_lost(OwnedRecord{std::string(key), std::string(value), version, timestamp, op, seq, 0, 0, RecStatus::kLost});
+    return Status::ok();
+  }
   if (dest < 0 || !client_.node_up(dest)) {
     if (Status s = entry_check(); !s) return fatal_ = s;
     OwnedRecord o{std::string(key), std::string(value), version, timestamp, op, seq, 0, 0, RecStatus::kNodeDown};
@@ -78,6 +90,10 @@ Status WritePipeline::take_failed_first() {
     OwnedRecord r = std::move(failed_.front());
     failed_.pop_front();
     int dest = r.not_before_ns > now ? -1 : destination(r.key);
+    if (dest == kLostPartition) {
+      give_up_lost(std::move(r));
+      continue;
+    }
     if (dest < 0 || !client_.node_up(dest)) {
       failed_.push_back(std::move(r));
       continue;
@@ -119,7 +135,7 @@ void WritePipeline::fail_record(const InFlight& f, uint32_t i, RecStatus why) {
   OwnedRecord o{std::string(p, r.key_len), std::string(p + r.key_len, r.value_len), r.version, r.timestamp, r.op,
                 f.seqs[i],  r.aux + 1, 0, why};
   if (why == RecStatus::kWrongNode) client_.refresh_table();
-  if (o.attempts >= opt_.max_attempts || why == RecStatus::kBadRequest) {
+  if (o.attempts >= opt_.max_attempts || why == RecStatus::kBadRequest || why == RecStatus::kLost) {
     ++stats_.gave_up;
     given_up_.push_back(std::move(o));
     return;
@@ -190,6 +206,13 @@ Status WritePipeline::flush() {
       if (Status s = send_batch(d); !s) return s;
     if (inflight_.empty() && failed_.empty()) break;
     if (Status s = pump(inflight_.empty() ? 2'000'000 : 50'000'000); !s) return s;
+  }
+  for (const auto& r : given_up_) {
+    if (r.last != RecStatus::kLost) continue;
+    client_.refresh_table();
+    const uint32_t p = node::partition_of(r.key, client_.table().partitions);
+    return Status::io_error(std::to_string(given_up_.size()) + " records could not be written: partition " +
+                            std::to_string(p) + " is lost (every replica of it is gone)");
   }
   if (!given_up_.empty())
     return Status::io_error(std::to_string(given_up_.size()) + " records could not be written after " +

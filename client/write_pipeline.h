@@ -87,7 +87,11 @@ class WritePipeline {
     uint64_t sent_ns;
   };
 
+  // The node a record goes to: -1 if none is up now, kLostPartition if
+  // every replica of its partition is gone.
   int destination(std::string_view key);
+  static constexpr int kLostPartition = -2;
+  void give_up_lost(OwnedRecord r);
   void add(int dest, const shm::WireRecord& r, std::string_view key, std::string_view value, uint64_t seq);
   Status send_batch(int dest);
   Status take_failed_first();

@@ -2,6 +2,7 @@
 // bytes measured in the same run as the machine's yardstick.
 #include "launcher/bench_command.h"
 
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -105,6 +106,57 @@ std::vector<std::pair<std::string, int>> process_pids(const Cluster& c) {
   return pids;
 }
 
+// Membership on the restored cluster: how fast a node's death is repaired
+// (every partition back to R copies, from the live replicas) and how fast a
+// new node receives its share, with a window-1 writer timing its writes
+// during the node add.
+void membership_figures(Cluster& c, const BenchOptions& o, const std::string& base, json* out) {
+  json st = must(run_self({"status", "--json", "--name", c.name}), "status");
+  int victim = -1, pid = 0;
+  uint64_t held = 0;
+  for (const auto& n : st["nodes"])
+    if (n["role"] == "serving" && n["state"] == "up") {
+      victim = n["id"].get<int>();
+      pid = n["pid"].get<int>();
+      held = n["records"].get<uint64_t>();
+    }
+  if (victim < 0 || o.nodes < 2) return;
+  const double t0 = now_s();
+  kill(pid, SIGKILL);
+  double healed = 0;
+  while (now_s() - t0 < 600) {
+    json s = must(run_self({"status", "--json", "--name", c.name}), "status");
+    const auto& h = s["partition_health"];
+    if (s["nodes"][victim]["state"] == "down" && h.value("moving", 1) == 0 &&
+        h.value("under_replicated", 1) == 0 && h.value("lost", 1) == 0) {
+      healed = now_s() - t0;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (healed <= 0) throw Failure{"re-replication did not finish within 600 s"};
+  (*out)["rereplication_seconds"] = healed;
+  (*out)["rereplication_records"] = held;
+  (*out)["rereplication_records_per_s"] = double(held) / healed;
+
+  const std::string probe_out = base + "/move-probe.json";
+  int probe = start_self({"load", "--name", c.name, "--records", "20000", "--key-prefix", "probe-", "--window", "1",
+                          "--duration", "3", "--value-size", std::to_string(o.value_size), "--latency", "--json"},
+                         probe_out);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  json add = must(run_self({"node", "add", "--name", c.name, "--json"}), "node add");
+  wait_child(probe);
+  std::ifstream pin(probe_out);
+  std::string probe_text((std::istreambuf_iterator<char>(pin)), std::istreambuf_iterator<char>());
+  json during = parse_last_json(probe_text);
+  const double secs = add.value("seconds", 0.0);
+  (*out)["node_add_seconds"] = secs;
+  (*out)["node_add_records"] = add["records_received"];
+  (*out)["node_add_records_per_s"] = secs > 0 ? add["records_received"].get<double>() / secs : 0;
+  (*out)["write_stall_during_move_max_ms"] = during.value("latency_max_ms", 0.0);
+  (*out)["write_stall_during_move_p99_ms"] = during.value("latency_p99_ms", 0.0);
+}
+
 json run_once(const BenchOptions& o, const std::string& base, std::vector<Cluster*>& live) {
   const std::string tag = std::to_string(getpid()) + "-" + std::to_string(o.records);
   Cluster a{"bench-a-" + tag, base + "/a"}, b{"bench-b-" + tag, base + "/b"}, c{"bench-c-" + tag, base + "/c"};
@@ -190,6 +242,7 @@ json run_once(const BenchOptions& o, const std::string& base, std::vector<Cluste
   out["restore_seconds"] = restore["seconds"];
   for (auto& [role, pid] : process_pids(b))
     rss[role] = std::max<uint64_t>(rss.value(role, uint64_t(0)), proc_status_bytes(pid, "VmHWM:"));
+  membership_figures(b, o, base, &out);
   cluster_down(b);
 
   // Stop-and-wait costs one round trip per record: measured on a prefix.
@@ -237,6 +290,11 @@ void print_human(const json& r) {
          num("write_latency_max_ms"), num("write_latency_p99_ms"), num("write_stall_max_ms"),
          num("write_stall_p99_ms"));
   printf("  node memory during backup   %8.2f x before\n", num("node_backup_memory_ratio"));
+  printf("  re-replication              %10.0f records/s (%.3f s after a node's death)\n",
+         num("rereplication_records_per_s"), num("rereplication_seconds"));
+  printf("  node add                    %10.0f records/s (%.3f s); writes meanwhile max / p99 %.2f / %.2f ms\n",
+         num("node_add_records_per_s"), num("node_add_seconds"), num("write_stall_during_move_max_ms"),
+         num("write_stall_during_move_p99_ms"));
   printf("  file                        %10llu bytes\n", r["file_bytes"].get<unsigned long long>());
 }
 

@@ -16,6 +16,7 @@
 #include "client/cli_output.h"
 #include "client/data_commands.h"
 #include "client/inspect_verify.h"
+#include "client/membership_command.h"
 #include "client/restore_command.h"
 #include "launcher/bench_command.h"
 #include "launcher/child_main.h"
@@ -253,6 +254,8 @@ void add_backup_commands(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--timeout", backup->timeout_s, "give up following after this many seconds (default 600)")
       ->check(seconds_in(0.001, 1e9));
   cmd->add_flag("--quiet", backup->quiet, "no progress display");
+  cmd->add_flag("--allow-partial", backup->allow_partial,
+                "with lost partitions, back up the rest; the file lists the missing ones");
   add_json(cmd, &backup->json, "print {id, file, records, bytes, state, seconds}");
   cmd->footer(help_footer({"cachevault backup --out /var/backups/cache", "cachevault backup --json | jq -r .file"},
                           kExitsCluster, kEnvClient));
@@ -280,6 +283,61 @@ void add_backup_commands(CLI::App& app, CliContext& ctx) {
                           "3 corrupt or unreadable file (nothing written)",
                           kEnvClient));
   cmd->callback([restore, &ctx] { ctx.rc = client::cmd_restore(ctx.name, *restore); });
+}
+
+// Membership: the cluster changes shape while it serves.
+void add_membership_commands(CLI::App& app, CliContext& ctx) {
+  auto* node = app.add_subcommand("node", "start, add or remove a serving node (its data moves first)");
+  node->require_subcommand(1);
+  node->footer(help_footer({"cachevault node start 1", "cachevault node add --weight 2", "cachevault node remove 0"},
+                           kExitsCluster, kEnvClient));
+  auto common = [&](CLI::App* cmd, client::MembershipOptions* o, const char* json_shape) {
+    add_name(cmd, &ctx.name);
+    cmd->add_option("--timeout", o->timeout_s, "give up following after this many seconds (default 600)")
+        ->check(CLI::Range(1, 1000000000));
+    add_json(cmd, &o->json, json_shape);
+  };
+  const char* kNodeJson = "print {id, pid, partitions, records_received, seconds}";
+
+  auto* start = ctx.make<client::MembershipOptions>();
+  start->op = shm::MemberOp::kStart;
+  auto* cmd = node->add_subcommand("start", "bring a serving node that is down (or fenced) back; it receives its "
+                                            "partitions' data before it serves them");
+  cmd->add_option("ID", start->node, "serving node id")->required()->check(CLI::Range(0, shm::kMaxServingNodes - 1));
+  common(cmd, start, kNodeJson);
+  cmd->footer(help_footer({"cachevault node start 1", "cachevault node start 1 --json | jq .records_received"},
+                          kExitsCluster, kEnvClient));
+  cmd->callback([start, &ctx] { ctx.rc = client::cmd_membership(ctx.name, *start); });
+
+  auto* add = ctx.make<client::MembershipOptions>();
+  add->op = shm::MemberOp::kAdd;
+  cmd = node->add_subcommand("add", "add a serving node with the next id and move its share of partitions onto it");
+  cmd->add_option("--weight", add->weight, "its weight (default 1)")->check(CLI::Range(0.001, 1e6));
+  common(cmd, add, kNodeJson);
+  cmd->footer(help_footer({"cachevault node add", "cachevault node add --weight 2 --json"}, kExitsCluster,
+                          kEnvClient));
+  cmd->callback([add, &ctx] { ctx.rc = client::cmd_membership(ctx.name, *add); });
+
+  auto* remove = ctx.make<client::MembershipOptions>();
+  remove->op = shm::MemberOp::kRemove;
+  cmd = node->add_subcommand("remove", "move every partition a node holds to the others, then stop it (refused if "
+                                       "the others cannot hold R copies)");
+  cmd->add_option("ID", remove->node, "serving node id")->required()->check(CLI::Range(0, shm::kMaxServingNodes - 1));
+  common(cmd, remove, "print {id, moved_partitions, moved_records, seconds}");
+  cmd->footer(help_footer({"cachevault node remove 2"}, kExitsCluster, kEnvClient));
+  cmd->callback([remove, &ctx] { ctx.rc = client::cmd_membership(ctx.name, *remove); });
+
+  auto* rebalance = ctx.make<client::MembershipOptions>();
+  rebalance->op = shm::MemberOp::kRebalance;
+  cmd = app.add_subcommand("rebalance", "recompute the distribution table and move data to match it");
+  cmd->add_option("--by", rebalance->by, "weights (the configured ones, default) or measured (each node's speed)")
+      ->check(CLI::IsMember({"weights", "measured"}));
+  cmd->add_flag("--accept-loss", rebalance->accept_loss,
+                "lost partitions start again, empty, on live nodes (their records are gone)");
+  common(cmd, rebalance, "print {moved_partitions, moved_records, seconds, weights}");
+  cmd->footer(help_footer({"cachevault rebalance", "cachevault rebalance --by measured --json"}, kExitsCluster,
+                          kEnvClient));
+  cmd->callback([rebalance, &ctx] { ctx.rc = client::cmd_membership(ctx.name, *rebalance); });
 }
 
 void add_file_commands(CLI::App& app, CliContext& ctx) {
@@ -419,6 +477,7 @@ int run_cli(int argc, char** argv) {
   add_cluster_commands(app, ctx);
   add_data_commands(app, ctx);
   add_backup_commands(app, ctx);
+  add_membership_commands(app, ctx);
   add_file_commands(app, ctx);
   add_tool_commands(app, ctx);
 

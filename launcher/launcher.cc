@@ -2,6 +2,8 @@
 // readiness, supervision and teardown.
 #include "launcher/launcher.h"
 
+#include "launcher/move_controller.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
@@ -14,6 +16,7 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
 #include "client/cli_output.h"
@@ -52,16 +55,30 @@ struct Child {
 
 // Forks and execs this binary as one cluster process. The child asks for
 // SIGTERM if the launcher dies, so no orphan outlives a killed launcher.
-pid_t spawn(const std::string& cluster, const char* role, int index) {
+// With `failpoints`, the child gets that CACHEVAULT_FAILPOINTS instead of
+// the launcher's (the environment is built before the fork: the launcher
+// has threads by then, and the child must only exec).
+pid_t spawn(const std::string& cluster, const char* role, int index, const std::string* failpoints = nullptr) {
   const std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
   const std::string idx = std::to_string(index);
+  std::vector<std::string> env_text;
+  for (char** e = environ; e && *e; ++e)
+    if (!failpoints || std::strncmp(*e, "CACHEVAULT_FAILPOINTS=", 22) != 0) env_text.emplace_back(*e);
+  if (failpoints && !failpoints->empty()) env_text.push_back("CACHEVAULT_FAILPOINTS=" + *failpoints);
+  std::vector<char*> envp;
+  for (auto& e : env_text) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid != 0) return pid;
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent) _exit(1);
-  execl(exe.c_str(), exe.c_str(), "__serve", "--cluster", cluster.c_str(), "--role", role, "--index", idx.c_str(),
-        static_cast<char*>(nullptr));
+  // /proc/self/exe rather than its path: a process started later (node
+  // start, node add) runs the launcher's own binary even if the file was
+  // replaced since.
+  const char* argv[] = {exe.c_str(), "__serve", "--cluster", cluster.c_str(), "--role", role, "--index", idx.c_str(),
+                        nullptr};
+  execve("/proc/self/exe", const_cast<char* const*>(argv), envp.data());
   _exit(127);
 }
 
@@ -75,39 +92,17 @@ Status publish_initial_table(shm::BlockLayout& b) {
   }
   node::DistributionTable table;
   if (Status s = node::compute_distribution(in, &table); !s) return s;
+  shm::TableCopy t;
+  t.replicas = b.config.replicas;
+  t.partitions = b.config.partitions;
+  t.owners.resize(table.size());
+  for (size_t p = 0; p < table.size(); ++p) std::copy(table[p].begin(), table[p].end(), t.owners[p].begin());
+  t.joining.assign(table.size(), shm::kNoNode);
+  t.lost.assign(table.size(), 0);
   shm::LockGuard g(b.lock, shm::kLockTimeoutMs);
   if (!g.locked()) return Status::timeout("block lock");
-  shm::publish_table(b, table, b.config.replicas);
+  shm::publish_table(b, t);
   return Status::ok();
-}
-
-// A serving node died: recompute the table without it, moving only the
-// partitions it held.
-void republish_without_down_nodes(shm::Block& block) {
-  shm::BlockLayout& b = block.layout();
-  node::DistributionInput in;
-  in.partitions = int(b.config.partitions);
-  in.replicas = int(b.config.replicas);
-  int up = 0;
-  for (uint32_t n = 0; n < b.config.serving_nodes; ++n) {
-    in.weights.push_back(b.config.weights[n]);
-    bool is_up = shm::NodeState(b.nodes[n].state.load()) != shm::NodeState::kDown;
-    in.up.push_back(is_up);
-    up += is_up;
-  }
-  if (up < in.replicas) in.replicas = up;  // keep serving what can be served
-  if (in.replicas == 0) return;
-  shm::TableCopy prev;
-  shm::refresh_table(b, &prev);
-  node::DistributionTable prev_table(prev.owners.begin(), prev.owners.end()), next;
-  if (Status s = node::recompute_distribution(in, prev_table, int(prev.replicas), &next); !s) {
-    spdlog::error("recomputing the distribution table failed: {}", s.message());
-    return;
-  }
-  shm::LockGuard g(b.lock, shm::kLockTimeoutMs);
-  if (!g.locked()) return;
-  shm::publish_table(b, next, uint32_t(in.replicas));
-  spdlog::info("distribution table recomputed for {} live serving nodes (epoch {})", up, b.table.epoch.load());
 }
 
 std::string describe_exit(int status) {
@@ -146,7 +141,8 @@ void stop_children(shm::Block& block, std::vector<Child>& children) {
   }
 }
 
-// Reaps children that died; marks them down; returns true if a serving node died.
+// Reaps children that died and marks them down (the membership controller
+// then takes them out of the table); returns true if a serving node died.
 bool reap(shm::Block& block, std::vector<Child>& children) {
   bool serving_died = false;
   int st = 0;
@@ -162,7 +158,6 @@ bool reap(shm::Block& block, std::vector<Child>& children) {
       c.pid = 0;
     }
   }
-  if (serving_died) republish_without_down_nodes(block);
   block.notify_change();
   return serving_died;
 }
@@ -172,7 +167,8 @@ void fence_silent_nodes(shm::Block& block, std::vector<Child>& children) {
   for (auto& c : children) {
     if (c.pid <= 0) continue;
     shm::NodeSlot& slot = block.layout().nodes[c.slot];
-    if (shm::NodeState(slot.state.load()) != shm::NodeState::kUp) continue;
+    const auto st = shm::NodeState(slot.state.load());
+    if (c.slot < shm::kMaxServingNodes ? !shm::node_state_live(st) : st != shm::NodeState::kUp) continue;
     const uint64_t timeout_ms = c.slot < shm::kMaxServingNodes ? kHeartbeatTimeoutMs : kTargetHeartbeatTimeoutMs;
     const uint64_t beat = slot.heartbeat_ns.load();
     if (beat == 0 || now < beat || now - beat < timeout_ms * 1'000'000ull) continue;
@@ -233,6 +229,9 @@ int supervise(const ClusterOptions& o, const shm::ClusterConfig& config, int rea
   signal(SIGPIPE, SIG_IGN);
 
   std::vector<Child> children;
+  // The membership controller starts and stops serving nodes from its own
+  // thread; the supervising loop reaps them. Both go through this lock.
+  std::mutex children_mu;
   auto start = [&](int slot, const char* role, int index, shm::Role r) {
     b.nodes[slot].role.store(uint32_t(r));
     b.nodes[slot].state.store(uint32_t(shm::NodeState::kStarting));
@@ -255,7 +254,7 @@ int supervise(const ClusterOptions& o, const shm::ClusterConfig& config, int rea
     size_t up = 0;
     for (auto& c : children) {
       auto st = shm::NodeState(b.nodes[c.slot].state.load());
-      if (st == shm::NodeState::kUp) ++up;
+      if (b.nodes[c.slot].ready.load() && st != shm::NodeState::kDown) ++up;
       if (st == shm::NodeState::kDown) failure = c.name + " died while starting (see " +
                                                  std::string(config.data_dir) + "/logs/" + c.name + ".log)";
     }
@@ -277,6 +276,31 @@ int supervise(const ClusterOptions& o, const shm::ClusterConfig& config, int rea
   }
   spdlog::info("cluster '{}' up: {} serving nodes, {} targets, R={}, P={}", name, config.serving_nodes,
                config.targets, config.replicas, config.partitions);
+  MembershipController controller(
+      *block,
+      [&](int id, const std::string& failpoints) {
+        std::lock_guard lk(children_mu);
+        const std::string cname = "node" + std::to_string(id);
+        if (failpoint(kFpLauncherSpawn)) return -1;
+        pid_t pid = spawn(name, "serving", id, &failpoints);
+        if (pid <= 0) return -1;
+        b.nodes[id].pid.store(pid);
+        children.push_back({id, cname, pid});
+        spdlog::info("started {} as pid {}", cname, pid);
+        return int(pid);
+      },
+      [&](int id, bool hard) {
+        std::lock_guard lk(children_mu);
+        for (auto& c : children)
+          if (c.slot == id && c.pid > 0) kill(c.pid, hard ? SIGKILL : SIGTERM);
+      });
+  if (Status s = controller.start(); !s) {
+    spdlog::error("cluster '{}' failed to start: {}", name, s.message());
+    stop_children(*block, children);
+    shm::Block::remove(name);
+    tell_parent(ready_fd, "error: cluster '" + name + "' failed to start: " + s.message());
+    return 1;
+  }
   tell_parent(ready_fd, "ok");
   if (ready_fd < 0)
     fprintf(stdout, "cluster '%s' up: %u serving nodes, %u targets (Ctrl-C stops it)\n", name.c_str(),
@@ -284,11 +308,17 @@ int supervise(const ClusterOptions& o, const shm::ClusterConfig& config, int rea
   fflush(stdout);
 
   while (!g_stop.load()) {
-    reap(*block, children);
-    fence_silent_nodes(*block, children);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    {
+      std::lock_guard lk(children_mu);
+      reap(*block, children);
+      fence_silent_nodes(*block, children);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   spdlog::info("cluster '{}' stopping", name);
+  b.header.shutting_down.store(1);
+  block->notify_change();
+  controller.stop();
   stop_children(*block, children);
   shm::Block::remove(name);
   // Still holding the lock: the next launcher of this name creates a new file.

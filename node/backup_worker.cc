@@ -102,14 +102,14 @@ void BackupWorker::stop() {
   if (worker_.joinable()) worker_.join();
 }
 
-Status BackupWorker::create_schedule(const std::string& out_dir, uint64_t* id) {
+Status BackupWorker::create_schedule(const std::string& out_dir, bool allow_partial, uint64_t* id) {
   if (!out_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(out_dir, ec);
     if (ec) return Status::invalid("--out " + out_dir + ": " + ec.message());
     if (access(out_dir.c_str(), W_OK) != 0) return errno_status("write to --out", out_dir, errno);
   }
-  Status s = shm::create_schedule(block_, out_dir, id_, id);
+  Status s = shm::create_schedule(block_, out_dir, allow_partial, id_, id);
   if (!s) return s;
   spdlog::info("node {}: backup {} created (table epoch {})", id_, *id, b_.table.epoch.load());
   block_.notify_change();

@@ -27,7 +27,7 @@ class BackupWorker {
 
   // Uploads a new schedule (state `created`). Refuses while another backup
   // is running, naming it. out_dir empty means <data dir>/backups.
-  Status create_schedule(const std::string& out_dir, uint64_t* id);
+  Status create_schedule(const std::string& out_dir, bool allow_partial, uint64_t* id);
   // Called from the request loop (the thread that writes): starts snapshots,
   // re-sends after failover, cleans up finished schedules.
   void poll();

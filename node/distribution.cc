@@ -201,7 +201,8 @@ Status recompute_distribution(const DistributionInput& in, const DistributionTab
     for (int r = 0; r < previous_replicas; ++r) {
       uint16_t id = previous[p][r];
       auto& row = rows[p];
-      if (id == kNoNode || std::find(row.begin(), row.end(), id) != row.end())
+      if (id == kNoNode) continue;  // an empty rank: an under-replicated partition
+      if (std::find(row.begin(), row.end(), id) != row.end())
         return compute_distribution(in, out);  // not a table we wrote
       if (id < n && in.up[id]) row.push_back(id), ++have[id];
     }

@@ -132,6 +132,29 @@ void RecordStore::for_each(uint32_t partition,
   }
 }
 
+std::vector<BlobRef> RecordStore::collect(uint32_t partition) const {
+  const Shard& s = *shards_[partition];
+  std::vector<BlobRef> out;
+  std::lock_guard lk(s.mu);
+  out.reserve(s.map.size());
+  for (const Slot& slot : s.map) out.push_back(slot.blob);
+  return out;
+}
+
+uint64_t RecordStore::drop_partition(uint32_t partition) {
+  Shard& s = *shards_[partition];
+  Map gone;
+  {
+    std::lock_guard lk(s.mu);
+    gone.swap(s.map);
+  }
+  uint64_t bytes = 0;
+  for (const Slot& slot : gone) bytes += slot.blob->key().size() + slot.blob->value().size();
+  add(records_, uint64_t(0) - gone.size());
+  add(bytes_, uint64_t(0) - bytes);
+  return gone.size();
+}
+
 void RecordStore::begin_snapshot() {
   snapshot_seq_.store(write_seq_.load(std::memory_order_relaxed), std::memory_order_relaxed);
   snapshot_epoch_.fetch_add(1, std::memory_order_relaxed);

@@ -70,6 +70,16 @@ class RecordStore {
   // Calls fn for every record of one partition (under its shard lock).
   void for_each(uint32_t partition, const std::function<void(std::string_view, const RecordRef&)>& fn) const;
 
+  // References to every stored version of one partition (tombstones
+  // included), taken under its shard lock: pointers only, so a partition
+  // move can send the records later while writes go on.
+  std::vector<BlobRef> collect(uint32_t partition) const;
+  // Forgets every record of one partition (a move took it elsewhere) and
+  // returns how many there were. REQUIRES: called from the thread that
+  // writes, and no snapshot pinned (a backup's copy may point at them).
+  uint64_t drop_partition(uint32_t partition);
+  bool snapshot_pinned() const { return snapshot_pinned_.load(std::memory_order_acquire); }
+
   uint64_t records() const { return records_.load(std::memory_order_relaxed); }
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
   uint32_t partitions() const { return uint32_t(shards_.size()); }

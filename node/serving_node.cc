@@ -57,6 +57,7 @@ ServingNode::ServingNode(shm::Block& block, int id)
       store_(block.layout().config.partitions, block.layout().config.node_memory),
       link_(block, id, 0),
       inbox_(&block.layout().mailboxes[id], block.ring(id)),
+      mover_(block, id, store_, link_),
       fwd_(shm::kMaxServingNodes),
       fwd_idx_(shm::kMaxServingNodes) {
   backup_ = std::make_unique<BackupWorker>(block, id, store_);
@@ -65,21 +66,41 @@ ServingNode::ServingNode(shm::Block& block, int id)
 ServingNode::~ServingNode() = default;
 
 bool ServingNode::node_up(int node) const {
-  return shm::NodeState(b_.nodes[node].state.load(std::memory_order_relaxed)) == shm::NodeState::kUp;
+  return node >= 0 && node < shm::kMaxServingNodes &&
+         shm::node_state_live(shm::NodeState(b_.nodes[node].state.load(std::memory_order_relaxed)));
+}
+
+void ServingNode::adopt_table() {
+  shm::refresh_table(b_, &table_);
+  shm::NodeSlot& me = b_.nodes[id_];
+  if (me.adopted_epoch.load(std::memory_order_relaxed) != table_.epoch)
+    me.adopted_epoch.store(table_.epoch, std::memory_order_release);
+}
+
+void ServingNode::stamp_counts() {
+  shm::NodeSlot& me = b_.nodes[id_];
+  me.records.store(store_.records(), std::memory_order_relaxed);
+  me.bytes.store(store_.bytes(), std::memory_order_relaxed);
 }
 
 int ServingNode::run(const std::atomic<bool>& stop) {
   inbox_.open_for(getpid());
   link_.set_generation(b_.mailboxes[id_].generation.load());
-  shm::refresh_table(b_, &table_);
+  adopt_table();
   shm::NodeSlot& me = b_.nodes[id_];
   me.heartbeat_ns.store(mono_ns());
-  me.state.store(uint32_t(shm::NodeState::kUp));
+  // A node the launcher starts into a running cluster is joining: it stays
+  // so until it holds its partitions' data, which the launcher decides.
+  uint32_t starting = uint32_t(shm::NodeState::kStarting);
+  me.state.compare_exchange_strong(starting, uint32_t(shm::NodeState::kUp));
+  me.ready.store(1);
   block_.notify_change();
   spdlog::info("serving node {} up, pid {}, {} partitions", id_, getpid(), b_.config.partitions);
   auto handler = [this](const shm::MsgHeader& h, std::string_view p) { handle(h, p); };
   while (!stop.load(std::memory_order_relaxed) && !b_.header.shutting_down.load(std::memory_order_relaxed)) {
     size_t n = inbox_.drain(handler);
+    adopt_table();
+    mover_.step();
     if (mono_ns() - last_tick_ns_ > 20'000'000ull) {
       tick();
     } else if (const uint32_t change = b_.header.change_seq.load(std::memory_order_relaxed); change != seen_change_) {
@@ -88,7 +109,8 @@ int ServingNode::run(const std::atomic<bool>& stop) {
       backup_->poll();
     }
     backup_->step();
-    if (n == 0 && !backup_->capturing()) inbox_.wait(pending_.empty() ? 50'000'000ull : 5'000'000ull);
+    if (n == 0 && !backup_->capturing())
+      inbox_.wait(mover_.copying() ? 1'000'000ull : pending_.empty() ? 50'000'000ull : 5'000'000ull);
     // Between capture slices, hand the core to any process waiting for
     // one: with several nodes capturing at once on few cores, another
     // node's request loop would otherwise wait for a scheduler tick.
@@ -100,6 +122,8 @@ int ServingNode::run(const std::atomic<bool>& stop) {
 }
 
 void ServingNode::handle(const shm::MsgHeader& h, std::string_view payload) {
+  const uint64_t start = mono_ns();
+  const uint64_t before = requests_;
   switch (MsgType(h.type)) {
     case MsgType::kWrite: on_write(h, payload); break;
     case MsgType::kReplicate: on_replicate(h, payload); break;
@@ -107,7 +131,25 @@ void ServingNode::handle(const shm::MsgHeader& h, std::string_view payload) {
     case MsgType::kGet: on_get(h, payload); break;
     case MsgType::kScan: on_scan(h, payload); break;
     case MsgType::kBackupRequest: on_backup_request(h, payload); break;
+    case MsgType::kMoveCopy: mover_.on_copy(h, payload, table_); break;
+    case MsgType::kMoveData:
+      requests_ += mover_.on_data(h, payload);
+      stamp_counts();
+      break;
+    case MsgType::kMoveDataReply: mover_.on_data_reply(h, payload); break;
+    case MsgType::kMoveDrop:
+      shm::refresh_table(b_, &table_);
+      mover_.on_drop(h, payload, table_);
+      stamp_counts();
+      break;
     default: spdlog::warn("node {}: ignoring message type {} from mailbox {}", id_, h.type, h.from); break;
+  }
+  // The node's measured speed: time per record handled since it started. Slow
+  // steps (a delay, a busy core) raise it; `rebalance --by measured` then
+  // gives the node a smaller share.
+  if (requests_ != before) {
+    busy_ns_ += mono_ns() - start;
+    b_.nodes[id_].service_ns_per_record.store(busy_ns_ / requests_, std::memory_order_relaxed);
   }
 }
 
@@ -129,8 +171,8 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
   }
   const auto mode = shm::WriteMode(rd.header().mode);
   const auto policy = shm::Policy(rd.header().policy);
-  if (mode == shm::WriteMode::kKeep && rd.header().tag != 0 && rd.header().tag != last_restore_tag_)
-    rebalance_for_restore(rd.header().tag);
+  // A restore uses the table as it is: the launcher keeps it balanced for
+  // the nodes up now, and changes it only by moving data first.
   shm::refresh_table(b_, &table_);
   if (mode == shm::WriteMode::kKeep) presize_for_restore(rd.header().tag, rd.header().expected_records);
 
@@ -175,8 +217,11 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
     const uint32_t p = partition_at(i, key, table_.partitions);
     const auto& owners = table_.owners[p];
     const bool tomb = r.op == uint8_t(shm::RecOp::kDelete);
-    bool self_owner = false;
-    for (uint32_t k = 0; k < table_.replicas; ++k) self_owner |= owners[k] == id_;
+    if (table_.lost[p]) {
+      res.status = uint8_t(RecStatus::kLost);
+      continue;
+    }
+    const bool self_owner = table_.holds(p, id_);
     // A restore record the entry node does not hold is done only if some
     // replica applies it: start from "stale" so replicas' answers decide.
     RecStatus st = self_owner || mode == shm::WriteMode::kAssign ? RecStatus::kOk : RecStatus::kStale;
@@ -198,18 +243,19 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
     res.timestamp = r.timestamp;
     res.status = uint8_t(st);
     if (is_failure(st)) continue;
-    for (uint32_t k = 0; k < table_.replicas; ++k) {
-      const int o = owners[k];
-      if (o == id_) continue;
+    for_each_peer(p, [&](int o) {
       if (!node_up(o) || forwarding_fails) {
+        // A joining holder that died takes its move with it: the launcher
+        // rolls the move back, so the write does not need it.
+        if (o != owners[0] && !table_.holds(p, o) && !forwarding_fails) return;
         res.status = uint8_t(combine(RecStatus(res.status), RecStatus::kNodeDown));
-        continue;
+        return;
       }
       WireRecord fw = r;
       fw.index = i;
       builders[o].add(fw, key, value);
       indices[o].push_back(i);
-    }
+    });
   }
   requests_ += op.results.size();
   op.deadline_ns = mono_ns() + kReplicaTimeoutMs * 1'000'000ull;
@@ -265,6 +311,7 @@ void ServingNode::on_replicate(const shm::MsgHeader& h, std::string_view payload
   std::string_view key, value;
   // Forwarded restore writes carry the restore's tag; client writes carry 0.
   const bool fail_apply = failpoint(rd.header().tag != 0 ? kFpRestoreReplicaApply : kFpNodeReplicaApply);
+  if (fail_apply) spdlog::warn("node {}: failing {} forwarded writes (failpoint)", id_, rd.header().count);
   presize_for_restore(rd.header().tag, rd.header().expected_records);
   if (!fail_apply) index_batch(payload, store_.partitions());
   else batch_keys_.clear();
@@ -272,7 +319,9 @@ void ServingNode::on_replicate(const shm::MsgHeader& h, std::string_view payload
     WireResult res{};
     res.index = r.index;
     if (fail_apply) {
-      res.status = uint8_t(RecStatus::kTimeout);
+      res.status = uint8_t(RecStatus::kReplicaFailed);
+    } else if (key.empty() || key.size() > shm::kMaxKeyBytes) {
+      res.status = uint8_t(RecStatus::kBadRequest);
     } else {
       prefetch_ahead(i);
       const uint32_t p = partition_at(i, key, store_.partitions());
@@ -282,10 +331,16 @@ void ServingNode::on_replicate(const shm::MsgHeader& h, std::string_view payload
       res.status = uint8_t(from_apply(a));
       res.version = a == RecordStore::Apply::kStale ? existing.version : r.version;
       res.timestamp = a == RecordStore::Apply::kStale ? existing.timestamp : r.timestamp;
+      // The very same write held already (a partition copy brought it
+      // first): applied, not stale.
+      if (rd.header().tag == 0 && a == RecordStore::Apply::kStale && existing.version == r.version &&
+          existing.timestamp == r.timestamp)
+        res.status = uint8_t(RecStatus::kOk);
     }
     out.add_result(res);
   }
   requests_ += out.count();
+  stamp_counts();
   if (failpoint(kFpNodeReply)) return;
   Status s = link_.reply(h, MsgType::kReplicateReply, out.finish(), kReplySendTimeoutMs);
   if (!s) spdlog::warn("node {}: reply to node {} failed: {}", id_, h.from, s.message());
@@ -302,6 +357,7 @@ void ServingNode::on_replicate_reply(const shm::MsgHeader& h, std::string_view p
   --op.outstanding;
   BatchReader rd(payload);
   WireResult res;
+  bool failed = false;
   while (rd.next_result(&res)) {
     if (res.index >= op.results.size()) continue;
     const auto st = RecStatus(res.status);
@@ -313,6 +369,14 @@ void ServingNode::on_replicate_reply(const shm::MsgHeader& h, std::string_view p
     }
     WireResult& mine = op.results[res.index];
     mine.status = uint8_t(combine(RecStatus(mine.status), st));
+    if (st == RecStatus::kReplicaFailed || st == RecStatus::kFull || st == RecStatus::kBadRequest) failed = true;
+  }
+  // A replica that did not take a write now differs from this primary: the
+  // launcher fences a node that keeps doing so and replaces its copies.
+  const int peer = op.awaiting[sub].peer;
+  if (failed && peer >= 0 && peer < shm::kMaxServingNodes) {
+    b_.nodes[peer].replica_failures.fetch_add(1, std::memory_order_relaxed);
+    block_.notify_change();
   }
   finish_if_done(op_id);
 }
@@ -337,14 +401,13 @@ void ServingNode::retry_stale(uint64_t op_id, PendingWrite& op, uint32_t index, 
   reset_forwarding(shm::Policy::kNewer, 0);
   auto& builders = fwd_;
   auto& indices = fwd_idx_;
-  for (uint32_t k = 0; k < table_.replicas; ++k) {
-    const int o = table_.owners[p][k];
-    if (o == id_) continue;
+  for_each_peer(p, [&](int o) {
+    if (!node_up(o)) return;
     WireRecord fw = r;
     fw.index = index;
     builders[o].add(fw, key, value);
     indices[o].push_back(index);
-  }
+  });
   forward(op_id, op, builders, indices);
 }
 
@@ -356,6 +419,7 @@ void ServingNode::finish_if_done(uint64_t op_id) {
 }
 
 void ServingNode::reply_write(PendingWrite& op) {
+  stamp_counts();
   if (failpoint(op.mode == shm::WriteMode::kKeep ? kFpRestoreStatusReturn : kFpNodeReply)) return;
   BatchBuilder out;
   std::string values;
@@ -394,8 +458,14 @@ void ServingNode::on_get(const shm::MsgHeader& h, std::string_view payload) {
   while (rd.next(&r, &key, &value)) {
     WireRecord o{};
     o.index = r.index;
-    auto rec = key.empty() || key.size() > shm::kMaxKeyBytes ? std::nullopt
-                                                              : store_.get(partition_of(key, store_.partitions()), key);
+    const bool valid = !key.empty() && key.size() <= shm::kMaxKeyBytes;
+    const uint32_t p = valid ? partition_of(key, store_.partitions()) : 0;
+    if (valid && p < table_.lost.size() && table_.lost[p]) {
+      o.status = uint8_t(RecStatus::kLost);
+      out.add(o, key, {});
+      continue;
+    }
+    auto rec = valid ? store_.get(p, key) : std::nullopt;
     if (!rec) {
       o.status = uint8_t(RecStatus::kNotFound);
       out.add(o, key, {});
@@ -453,7 +523,12 @@ void ServingNode::on_scan(const shm::MsgHeader& h, std::string_view payload) {
 void ServingNode::on_backup_request(const shm::MsgHeader& h, std::string_view payload) {
   shm::BackupReplyWire reply{};
   std::string message;
-  Status s = backup_->create_schedule(std::string(payload), &reply.schedule_id);
+  // Payload: the output directory, then optionally NUL and the options
+  // (a path holds no NUL).
+  const size_t nul = payload.find('\0');
+  const std::string out_dir(payload.substr(0, nul));
+  const bool allow_partial = nul != std::string_view::npos && payload.substr(nul + 1) == shm::kBackupAllowPartial;
+  Status s = backup_->create_schedule(out_dir, allow_partial, &reply.schedule_id);
   reply.code = uint32_t(s.code());
   message = s.message();
   std::string out(reinterpret_cast<const char*>(&reply), sizeof reply);
@@ -475,42 +550,12 @@ void ServingNode::presize_for_restore(uint64_t restore_tag, uint64_t expected_re
       if (table_.owners[p][k] == id_) store_.reserve(p, per);
 }
 
-void ServingNode::rebalance_for_restore(uint64_t restore_tag) {
-  last_restore_tag_ = restore_tag;
-  DistributionInput in;
-  in.partitions = int(b_.config.partitions);
-  in.replicas = int(b_.config.replicas);
-  for (uint32_t n = 0; n < b_.config.serving_nodes; ++n) {
-    in.weights.push_back(b_.config.weights[n]);
-    in.up.push_back(node_up(int(n)));
-  }
-  DistributionTable fresh;
-  Status s = compute_distribution(in, &fresh);
-  if (!s) {
-    spdlog::error("node {}: restore {} keeps the current table: {}", id_, restore_tag, s.message());
-    return;
-  }
-  shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
-  if (!g.locked()) return;
-  shm::TableCopy now;
-  shm::refresh_table(b_, &now);
-  bool same = now.owners.size() == fresh.size();
-  for (size_t p = 0; same && p < fresh.size(); ++p)
-    for (int k = 0; k < in.replicas; ++k) same &= now.owners[p][k] == fresh[p][k];
-  if (!same) {
-    shm::publish_table(b_, fresh, uint32_t(in.replicas));
-    spdlog::info("node {}: restore {} published a load-balanced table for the nodes up now (epoch {})", id_,
-                 restore_tag, b_.table.epoch.load());
-  }
-}
-
 void ServingNode::tick() {
   const uint64_t now = mono_ns();
   last_tick_ns_ = now;
   shm::NodeSlot& me = b_.nodes[id_];
   if (!failpoint(kFpNodeHeartbeat)) me.heartbeat_ns.store(now, std::memory_order_relaxed);
-  me.records.store(store_.records(), std::memory_order_relaxed);
-  me.bytes.store(store_.bytes(), std::memory_order_relaxed);
+  stamp_counts();
   me.requests_total.store(requests_, std::memory_order_relaxed);
   if (now - last_rate_ns_ >= 1'000'000'000ull) {
     me.requests_per_s.store((requests_ - last_rate_requests_) * 1'000'000'000ull / (now - last_rate_ns_ + 1));

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "node/distribution.h"
+#include "node/partition_mover.h"
 #include "node/record_store.h"
 #include "node/write_ops.h"
 #include "shm/block.h"
@@ -77,7 +78,22 @@ class ServingNode {
   void reply_write(PendingWrite& op);
   void tick();
   void expire_pending();
-  void rebalance_for_restore(uint64_t restore_tag);
+  // Takes the block's current table and says so in the node's slot: from
+  // here on, everything this node forwards follows that epoch.
+  void adopt_table();
+  // Publishes the node's record counts, so that `status` asked after an
+  // acknowledgement counts the write.
+  void stamp_counts();
+  // The nodes a write of partition p goes to besides this one: the other
+  // holders and a joining holder receiving p in a move.
+  template <typename Fn>
+  void for_each_peer(uint32_t p, Fn&& fn) const {
+    const uint32_t n = table_.holders(p);
+    for (uint32_t k = 0; k < n; ++k)
+      if (table_.owners[p][k] != id_) fn(int(table_.owners[p][k]));
+    const uint16_t j = table_.joining.empty() ? shm::kNoNode : table_.joining[p];
+    if (j != shm::kNoNode && j != id_ && !table_.holds(p, j)) fn(int(j));
+  }
   // Once per restore: sizes the tables of the partitions this node holds
   // for their share of the restore's records.
   void presize_for_restore(uint64_t restore_tag, uint64_t expected_records);
@@ -109,15 +125,16 @@ class ServingNode {
   shm::PeerLink link_;
   shm::Mailbox inbox_;
   shm::TableCopy table_;
+  PartitionMover mover_;
   std::unordered_map<uint64_t, PendingWrite> pending_;
   uint64_t next_op_ = 1;
-  uint64_t last_restore_tag_ = 0;
   uint64_t presized_restore_tag_ = 0;
   uint64_t last_tick_ns_ = 0;
   uint32_t seen_change_ = 0;  // the block's change counter at the last look
   uint64_t last_rate_ns_ = 0;
   uint64_t last_rate_requests_ = 0;
   uint64_t requests_ = 0;
+  uint64_t busy_ns_ = 0;  // time spent handling messages that carried records
   std::unique_ptr<BackupWorker> backup_;
   std::vector<shm::BatchBuilder> fwd_;          // per peer: records to forward
   std::vector<std::vector<uint32_t>> fwd_idx_;  // per peer: their batch positions

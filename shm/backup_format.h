@@ -17,6 +17,7 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 #include <cstring>
 #include <string_view>
 #include <type_traits>
@@ -87,7 +88,7 @@ inline constexpr size_t kBlockTargetBytes = 64u << 10;
 inline constexpr size_t kFileHeaderSize =
     8 + 4 + 4 + 8 + 4 + 4 + 4 + 4 + 8 + 8 + 8;  // magic, version, kind, backup id, node id,
                                                 // nodes, replicas, partitions, created,
-                                                // reserved (zero), header checksum
+                                                // missing partitions, header checksum
 static_assert(kFileHeaderSize == 64);
 inline constexpr size_t kHeaderVersionOffset = 8;
 inline constexpr size_t kHeaderKindOffset = 12;
@@ -97,7 +98,10 @@ inline constexpr size_t kHeaderNodesOffset = 28;
 inline constexpr size_t kHeaderReplicasOffset = 32;
 inline constexpr size_t kHeaderPartitionsOffset = 36;
 inline constexpr size_t kHeaderCreatedOffset = 40;
+// How many partitions a partial backup lacks (0 in a complete one; the
+// field was reserved, so readers that predate partial backups refuse one).
 inline constexpr size_t kHeaderReservedOffset = 48;
+inline constexpr size_t kHeaderMissingCountOffset = kHeaderReservedOffset;
 inline constexpr size_t kHeaderChecksumOffset = 56;  // XXH3_64 of bytes [0, 56)
 
 // What a writer chooses for a file; the header stores it verbatim.
@@ -107,6 +111,9 @@ struct FileHeaderInfo {
   uint32_t node_id = 0;  // meaningful for node copies
   uint32_t source_nodes = 0, source_replicas = 0, source_partitions = 0;
   uint64_t created_ns = 0;  // ns since the epoch
+  // A partial backup: the partitions whose every replica was lost, in
+  // increasing order; listed in a section after the index.
+  std::vector<uint32_t> missing_partitions;
 };
 
 inline uint64_t file_header_checksum(const char* p) {
@@ -124,7 +131,7 @@ inline void encode_file_header(const FileHeaderInfo& info, uint32_t version, cha
   put_le<uint32_t>(out + kHeaderReplicasOffset, info.source_replicas);
   put_le<uint32_t>(out + kHeaderPartitionsOffset, info.source_partitions);
   put_le<uint64_t>(out + kHeaderCreatedOffset, info.created_ns);
-  put_le<uint64_t>(out + kHeaderReservedOffset, 0);
+  put_le<uint64_t>(out + kHeaderMissingCountOffset, info.missing_partitions.size());
   put_le<uint64_t>(out + kHeaderChecksumOffset, file_header_checksum(out));
 }
 
@@ -280,5 +287,15 @@ inline Footer decode_footer(const char* p) {
 
 // The smallest well-formed file: header, empty index, footer.
 inline constexpr size_t kMinFileSize = kFileHeaderSize + kIndexChecksumSize + kFooterSize;
+
+// ---- Missing partitions: between the index checksum and the footer. ----
+// partition:u32{missing count} checksum:u64 (XXH3 of the ids); absent when
+// the header counts none.
+inline constexpr size_t kMissingIdSize = 4;
+inline constexpr size_t kMissingChecksumSize = 8;
+inline constexpr uint64_t kMaxMissingPartitions = 1u << 16;
+inline uint64_t missing_section_size(uint64_t count) {
+  return count == 0 ? 0 : count * kMissingIdSize + kMissingChecksumSize;
+}
 
 }  // namespace cv::fmt

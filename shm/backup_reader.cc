@@ -105,7 +105,11 @@ Status BackupReader::check_structure() {
   if (h.checksum != file_header_checksum(data_)) {
     return corrupt_at(path_, 0, "header checksum mismatch");
   }
-  if (h.reserved != 0) return corrupt_at(path_, kHeaderReservedOffset, "reserved header field set");
+  const uint64_t missing = h.reserved;
+  if (missing > kMaxMissingPartitions || missing > h.info.source_partitions ||
+      missing_section_size(missing) > size_ - kMinFileSize)
+    return corrupt_at(path_, kHeaderMissingCountOffset,
+                      "missing-partition count " + std::to_string(missing) + " out of range");
   if (!known_kind(h.info.kind)) {
     return corrupt_at(path_, kHeaderKindOffset, "unknown file kind " + std::to_string(h.info.kind));
   }
@@ -117,12 +121,25 @@ Status BackupReader::check_structure() {
     return corrupt_at(path_, footer_at + kFooterMagicOffset,
                       "no footer (file truncated or not finished)");
   }
+  const uint64_t section_at = footer_at - missing_section_size(missing);
   const uint64_t index_at = footer_.index_offset;
-  if (index_at < kFileHeaderSize || index_at > footer_at - kIndexChecksumSize) {
+  if (index_at < kFileHeaderSize || index_at > section_at - kIndexChecksumSize) {
     return corrupt_at(path_, footer_at + kFooterIndexOffset,
                       "index offset " + std::to_string(index_at) + " outside the file");
   }
-  const uint64_t entries_end = footer_at - kIndexChecksumSize;
+  if (missing > 0) {
+    const uint64_t ids = missing * kMissingIdSize;
+    if (get_le<uint64_t>(data_ + section_at + ids) != XXH3_64bits(data_ + section_at, ids))
+      return corrupt_at(path_, section_at, "missing-partition list checksum mismatch");
+    for (uint64_t i = 0; i < missing; ++i) {
+      const uint32_t p = get_le<uint32_t>(data_ + section_at + i * kMissingIdSize);
+      if (p >= header_.source_partitions ||
+          (!header_.missing_partitions.empty() && p <= header_.missing_partitions.back()))
+        return corrupt_at(path_, section_at + i * kMissingIdSize, "bad missing partition id " + std::to_string(p));
+      header_.missing_partitions.push_back(p);
+    }
+  }
+  const uint64_t entries_end = section_at - kIndexChecksumSize;
   if (get_le<uint64_t>(data_ + entries_end) !=
       XXH3_64bits(data_ + index_at, entries_end - index_at)) {
     return corrupt_at(path_, index_at, "block index checksum mismatch");

@@ -207,6 +207,15 @@ Status BackupWriter::finish(bool durable, shm::Replace replace, const std::funct
   XXH3_64bits_update(file_hash_.get(), checksum, sizeof checksum);
   Status s = append(index_.data(), index_.size());
   if (s) s = append(checksum, sizeof checksum);
+  if (s && !info_.missing_partitions.empty()) {
+    std::string section(missing_section_size(info_.missing_partitions.size()), '\0');
+    for (size_t i = 0; i < info_.missing_partitions.size(); ++i)
+      put_le<uint32_t>(section.data() + i * kMissingIdSize, info_.missing_partitions[i]);
+    const size_t ids = info_.missing_partitions.size() * kMissingIdSize;
+    put_le<uint64_t>(section.data() + ids, XXH3_64bits(section.data(), ids));
+    XXH3_64bits_update(file_hash_.get(), section.data(), section.size());
+    s = append(section.data(), section.size());
+  }
   if (s) s = flush();
   if (!s) return fail(s);
 

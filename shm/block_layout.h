@@ -54,7 +54,16 @@ enum class NodeState : uint32_t {
   kStarting = 1,  // forked, not ready yet
   kUp = 2,
   kDown = 3,      // died (marked by the launcher) or stopped
+  kJoining = 4,   // started or added: receives partitions' data, serves none yet
+  kLeaving = 5,   // being removed: still serves while its partitions move away
+  kFenced = 6,    // alive but kept out (it kept failing writes): serves nothing
 };
+
+// A serving process that takes part in the protocol: it answers requests
+// and receives forwarded writes. Fenced, down and starting nodes do not.
+inline bool node_state_live(NodeState s) {
+  return s == NodeState::kUp || s == NodeState::kJoining || s == NodeState::kLeaving;
+}
 
 struct BlockHeader {
   uint64_t magic;
@@ -103,6 +112,19 @@ struct NodeSlot {
   std::atomic<uint64_t> requests_total;
   std::atomic<uint64_t> requests_per_s;
   std::atomic<uint64_t> used_bytes;    // targets: bytes stored against quota
+  // Serving nodes: the table epoch the request loop works with. Everything
+  // it forwarded under an older epoch is already in its peers' mailboxes,
+  // so once every live node shows epoch E, writes reach E's holders.
+  std::atomic<uint64_t> adopted_epoch;
+  // Bumped by a primary each time this node, as a replica, failed to apply
+  // a forwarded write: a node that keeps failing is fenced.
+  std::atomic<uint32_t> replica_failures;
+  // Set by the process once its loop runs (the launcher's readiness test:
+  // the state may say joining rather than up).
+  std::atomic<uint32_t> ready;
+  // Mean time the request loop spent per handled record since the node
+  // started, ns: its measured speed, for `rebalance --by measured`.
+  std::atomic<uint64_t> service_ns_per_record;
   // Serving nodes: the TCP port of the Redis front end, published before
   // the node is up (its Unix socket is <data_dir>/node<id>.sock).
   std::atomic<uint32_t> redis_port;
@@ -110,8 +132,18 @@ struct NodeSlot {
   uint64_t reserved;
 };
 
+// Marks an unused rank of owners[p] and "no joining holder".
+inline constexpr uint16_t kNoNode = 0xFFFF;
+
 // The data distribution table, guarded by a seqlock so readers never take the
 // block lock: `seq` is odd while a writer changes `owners`.
+//
+// owners[p] lists the nodes that hold partition p and serve it, primary
+// first, then kNoNode: fewer than `replicas` live entries means the
+// partition is under-replicated, none means it is lost (lost[p] is then 1
+// and its keys fail with an error saying so). joining[p] is a node that is
+// receiving p's data in a move: primaries forward p's writes to it too, but
+// it serves nothing of p until a later epoch lists it in owners[p].
 struct DistributionShm {
   std::atomic<uint64_t> epoch;
   std::atomic<uint32_t> seq;
@@ -119,6 +151,42 @@ struct DistributionShm {
   uint32_t partitions;
   uint32_t reserved;
   uint16_t owners[kMaxPartitions][kMaxReplicas];
+  uint16_t joining[kMaxPartitions];
+  uint8_t lost[kMaxPartitions];
+};
+
+// Membership requests (`node start|add|remove`, `rebalance`): a command
+// files one here and the launcher, which runs every move, carries it out.
+enum class MemberOp : uint32_t { kNone = 0, kStart = 1, kAdd = 2, kRemove = 3, kRebalance = 4 };
+enum class MemberRequestState : uint32_t { kFree = 0, kPending = 1, kRunning = 2, kDone = 3, kFailed = 4 };
+inline constexpr uint32_t kRebalanceMeasured = 1;   // flags: weights from measured speed
+inline constexpr uint32_t kRebalanceAcceptLoss = 2; // flags: lost partitions start again empty
+
+// The weights the table follows: the configured ones (ClusterConfig), or
+// after `rebalance --by measured` the measured ones.
+struct WeightsInUse {
+  std::atomic<uint32_t> measured;  // 1: w holds measured weights
+  uint32_t reserved;
+  double w[kMaxServingNodes];
+};
+
+struct MembershipRequest {
+  std::atomic<uint64_t> id;         // bumped for every request filed
+  std::atomic<uint32_t> state;      // MemberRequestState
+  uint32_t op;                      // MemberOp
+  int32_t node;                     // start/remove: the node; add: the id given
+  uint32_t flags;
+  double weight;                    // add: the new node's weight (0: default 1)
+  int32_t requester_pid;
+  int32_t result_pid;               // start/add: the node's pid
+  uint64_t moved_partitions;
+  uint64_t moved_records;
+  uint64_t records_received;        // start/add: records copied onto the node
+  uint64_t elapsed_ns;
+  char error[kErrorBytes];
+  // start/add: CACHEVAULT_FAILPOINTS for the new process, as the command
+  // that asked had it (the cluster's own failpoints are not passed on).
+  char failpoints[kErrorBytes];
 };
 
 enum class ScheduleState : uint32_t {
@@ -172,7 +240,7 @@ struct ScheduleSlot {
   uint32_t nodes;                    // serving nodes when created
   uint32_t replicas;
   uint32_t partitions;
-  uint32_t reserved;
+  uint32_t flags;                    // kScheduleAllowPartial
   uint64_t table_epoch;
   uint64_t created_ns;               // wall clock
   uint64_t started_mono_ns;
@@ -186,7 +254,13 @@ struct ScheduleSlot {
   char error[kErrorBytes];
   ScheduleEntry entries[kMaxServingNodes];
   uint16_t owners[kMaxPartitions][kMaxReplicas];  // the table the schedule was made from
+  // Partitions a partial backup lacks (every replica lost), one bit each:
+  // the consolidated file lists them.
+  uint8_t missing[kMaxPartitions / 8];
 };
+
+// The backup may leave out lost partitions (`backup --allow-partial`).
+inline constexpr uint32_t kScheduleAllowPartial = 1;
 
 struct ClientSlot {
   std::atomic<int32_t> pid;  // 0 = free
@@ -215,6 +289,8 @@ struct BlockLayout {
   ClusterConfig config;
   NodeSlot nodes[kMaxServingNodes + kMaxTargets];
   DistributionShm table;
+  MembershipRequest membership;
+  WeightsInUse weights;
   std::atomic<uint64_t> next_schedule_id;
   ScheduleSlot schedules[kMaxSchedules];
   ClientSlot clients[kMaxClients];
@@ -229,7 +305,7 @@ static_assert(std::is_trivially_copyable_v<ClusterConfig>);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(sizeof(std::atomic<uint64_t>) == 8 && sizeof(std::atomic<uint32_t>) == 4);
-static_assert(sizeof(NodeSlot) == 80);
+static_assert(sizeof(NodeSlot) == 104);
 static_assert(sizeof(ScheduleEntry) == 56);
 static_assert(sizeof(MailboxHeader) % 64 == 0);
 static_assert(kMaxMessageBytes > (1u << 20) + 4096, "a 1 MiB value must fit one message");

@@ -40,6 +40,12 @@ constexpr FailpointInfo kKnown[] = {
     {kFpRestoreClientCheckpoint.data(), "client, writing its restore checkpoint"},
     {kFpRestoreClientSend.data(), "client, sending a restore batch"},
     {kFpLauncherSpawn.data(), "launcher, forking a cluster process"},
+    {kFpMoveJoin.data(), "launcher, publishing a partition's new holder as joining (a move starts)"},
+    {kFpMoveCopyStart.data(), "source serving node, starting to copy a partition to its new holder"},
+    {kFpMoveCopyEnd.data(), "source serving node, after every record of the partition was acknowledged"},
+    {kFpMoveReceive.data(), "new holder, applying a batch of a moving partition"},
+    {kFpMoveTableSwitch.data(), "launcher, switching the table to the partition's new holders"},
+    {kFpMoveDrop.data(), "old holder, dropping a partition that moved away"},
 };
 constexpr size_t kKnownCount = std::size(kKnown);
 

@@ -50,6 +50,13 @@ inline constexpr std::string_view kFpRestoreClientCheckpoint = "restore.client.c
 inline constexpr std::string_view kFpRestoreClientSend = "restore.client.send";
 // Launcher.
 inline constexpr std::string_view kFpLauncherSpawn = "launcher.spawn";
+// Partition moves (membership changes and re-replication).
+inline constexpr std::string_view kFpMoveJoin = "move.join";
+inline constexpr std::string_view kFpMoveCopyStart = "move.copy.start";
+inline constexpr std::string_view kFpMoveCopyEnd = "move.copy.end";
+inline constexpr std::string_view kFpMoveReceive = "move.receive";
+inline constexpr std::string_view kFpMoveTableSwitch = "move.table.switch";
+inline constexpr std::string_view kFpMoveDrop = "move.drop";
 
 // The exit status of a process stopped by a crash failpoint, so that a
 // supervisor or test can tell an injected crash from a real one.

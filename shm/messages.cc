@@ -13,6 +13,8 @@ const char* rec_status_name(RecStatus s) {
     case RecStatus::kBadRequest: return "bad request";
     case RecStatus::kNotFound: return "not found";
     case RecStatus::kWrongNode: return "wrong node";
+    case RecStatus::kLost: return "partition lost";
+    case RecStatus::kReplicaFailed: return "replica failed";
   }
   return "unknown";
 }

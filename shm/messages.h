@@ -19,12 +19,40 @@ enum class MsgType : uint16_t {
   kGetReply = 6,        // one WireRecord per key (status kOk or kNotFound)
   kScan = 7,            // client -> node: records of partitions from `cursor`
   kScanReply = 8,
-  kBackupRequest = 9,   // client -> serving node: payload is the output dir
+  kBackupRequest = 9,   // client -> serving node: the output dir [NUL kBackupAllowPartial]
   kBackupReply = 10,    // BackupReplyWire + message
   // Answer to a kWrite batch that asked for values (kBatchWantValues): one
   // WireRecord per record of the request, status and reply value.
   kWriteValuesReply = 11,
+  // Partition moves (the launcher runs them; see launcher/move_controller.h).
+  kMoveCopy = 17,       // launcher -> source holder: MoveWire, stream the partition to `dest`
+  kMoveCopyReply = 18,  // source -> launcher: MoveReplyWire
+  kMoveData = 19,       // source -> new holder: a batch of the partition's records (kKeep, kNewer)
+  kMoveDataReply = 20,  // one WireResult per record
+  kMoveDrop = 21,       // launcher -> old holder: MoveWire, drop the partition's records
+  kMoveDropReply = 22,  // MoveReplyWire
 };
+
+// The option of a backup request that lets it leave lost partitions out.
+inline constexpr std::string_view kBackupAllowPartial = "allow-partial";
+
+// A move step as the launcher asks it.
+struct MoveWire {
+  uint64_t move_id;
+  uint32_t partition;
+  uint16_t dest;       // kMoveCopy: the node that receives the data
+  uint16_t reserved;
+  uint64_t epoch;      // the table epoch the launcher planned the step under
+};
+static_assert(sizeof(MoveWire) == 24);
+
+struct MoveReplyWire {
+  uint64_t move_id;
+  uint32_t code;       // cv::Code
+  uint32_t partition;
+  uint64_t records;    // records copied or dropped
+};
+static_assert(sizeof(MoveReplyWire) == 24);
 
 // How a coordinator treats a batch.
 enum class WriteMode : uint8_t {
@@ -49,6 +77,8 @@ enum class RecStatus : uint8_t {
   kBadRequest = 5,
   kNotFound = 6,     // get: no such key
   kWrongNode = 7,    // the receiver is not a replica under its table
+  kLost = 8,         // every replica of the key's partition is gone
+  kReplicaFailed = 9,  // a replica failed to apply the write (it is being fenced)
 };
 
 const char* rec_status_name(RecStatus s);

@@ -84,11 +84,21 @@ static void copy_text(char* dst, size_t cap, const std::string& s) {
   std::memcpy(dst, s.data(), std::min(s.size(), cap - 1));
 }
 
-Status create_schedule(Block& block, const std::string& out_dir, int requester, uint64_t* id) {
+Status create_schedule(Block& block, const std::string& out_dir, bool allow_partial, int requester, uint64_t* id) {
   BlockLayout& b = block.layout();
   if (out_dir.size() >= kPathBytes - 64) return Status::invalid("--out '" + out_dir + "' is too long");
   TableCopy table;
   refresh_table(b, &table);
+  std::string lost;
+  size_t lost_count = 0;
+  for (uint32_t p = 0; p < table.partitions; ++p) {
+    if (!table.lost[p] && table.holders(p) > 0) continue;
+    if (++lost_count <= 20) lost += (lost.empty() ? "" : ", ") + std::to_string(p);
+  }
+  if (lost_count > 20) lost += ", ...";
+  if (lost_count > 0 && !allow_partial)
+    return Status::io_error(std::to_string(lost_count) + " partitions are lost (every replica is gone): " + lost +
+                            "; a backup would not be complete (back up the rest with --allow-partial)");
   ScheduleLock g(b);
   if (!g.locked()) return Status::timeout("timed out waiting for the block lock to create a schedule");
   int free_slot = -1;
@@ -123,6 +133,8 @@ Status create_schedule(Block& block, const std::string& out_dir, int requester, 
   s.nodes = b.config.serving_nodes;
   s.replicas = table.replicas;
   s.partitions = table.partitions;
+  s.flags = allow_partial ? kScheduleAllowPartial : 0;
+  std::memset(s.missing, 0, sizeof s.missing);
   s.table_epoch = table.epoch;
   s.created_ns = wall_ns();
   s.started_mono_ns = mono_ns();

@@ -51,9 +51,11 @@ class ScheduleLock {
 int find_schedule(const BlockLayout& b, uint64_t id);
 
 // Creates a schedule from the table (state kCreated) and returns its id.
-// Refuses (kBusy, naming the running backup) while another one is active.
+// Refuses (kBusy, naming the running backup) while another one is active,
+// and (naming them) while partitions are lost, unless allow_partial: the
+// backup then leaves them out and its file lists them.
 // Takes the block lock itself.
-Status create_schedule(Block& block, const std::string& out_dir, int requester, uint64_t* id);
+Status create_schedule(Block& block, const std::string& out_dir, bool allow_partial, int requester, uint64_t* id);
 
 // REQUIRES: the block lock is held. Moves the schedule to another live
 // target that is not known to be full, bumping its round so that every node

@@ -22,7 +22,11 @@ bool refresh_table(const BlockLayout& b, TableCopy* have) {
     next.partitions = t.partitions;
     if (next.partitions > kMaxPartitions || next.replicas > kMaxReplicas) continue;
     next.owners.resize(next.partitions);
+    next.joining.resize(next.partitions);
+    next.lost.resize(next.partitions);
     std::memcpy(next.owners.data(), t.owners, sizeof(t.owners[0]) * next.partitions);
+    std::memcpy(next.joining.data(), t.joining, sizeof(t.joining[0]) * next.partitions);
+    std::memcpy(next.lost.data(), t.lost, sizeof(t.lost[0]) * next.partitions);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (t.seq.load(std::memory_order_relaxed) != s1) continue;
     *have = std::move(next);
@@ -30,14 +34,18 @@ bool refresh_table(const BlockLayout& b, TableCopy* have) {
   }
 }
 
-void publish_table(BlockLayout& b, const std::vector<std::array<uint16_t, kMaxReplicas>>& owners,
-                   uint32_t replicas) {
+void publish_table(BlockLayout& b, const TableCopy& in) {
   DistributionShm& t = b.table;
+  const size_t p = std::min<size_t>(in.owners.size(), kMaxPartitions);
   t.seq.fetch_add(1, std::memory_order_acq_rel);  // odd: writing
   std::atomic_thread_fence(std::memory_order_release);
-  t.replicas = replicas;
-  t.partitions = uint32_t(owners.size());
-  std::memcpy(t.owners, owners.data(), sizeof(t.owners[0]) * owners.size());
+  t.replicas = in.replicas;
+  t.partitions = uint32_t(p);
+  std::memcpy(t.owners, in.owners.data(), sizeof(t.owners[0]) * p);
+  for (size_t i = 0; i < p; ++i) {
+    t.joining[i] = i < in.joining.size() ? in.joining[i] : kNoNode;
+    t.lost[i] = i < in.lost.size() ? in.lost[i] : 0;
+  }
   t.epoch.fetch_add(1, std::memory_order_release);
   t.seq.fetch_add(1, std::memory_order_release);  // even: done
 }

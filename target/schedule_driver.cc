@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 
+#include <cstring>
 #include <filesystem>
 
 #include "shm/background_thread.h"
@@ -102,14 +103,30 @@ void ScheduleDriver::check_copies(shm::ScheduleSlot& s) {
     if (!here && es != shm::EntryState::kFailed) all_done = false;
   }
   if (!all_done) return;
-  // Every partition needs a replica whose copy arrived.
-  for (uint32_t p = 0; p < s.partitions; ++p) {
+  // Every partition needs a replica whose copy arrived; a partial backup
+  // lists the ones without any instead.
+  const bool partial = s.flags & shm::kScheduleAllowPartial;
+  std::memset(s.missing, 0, sizeof s.missing);
+  for (uint32_t p = 0; p < s.partitions && p < uint32_t(shm::kMaxPartitions); ++p) {
     bool covered = false;
     std::string holders;
-    for (uint32_t k = 0; k < s.replicas; ++k) {
+    for (uint32_t k = 0; k < s.replicas && k < uint32_t(shm::kMaxReplicas); ++k) {
       const uint16_t n = s.owners[p][k];
+      if (n >= s.nodes || n >= shm::kMaxServingNodes) continue;  // an empty rank
       covered |= shm::EntryState(s.entries[n].state.load()) == shm::EntryState::kSent;
-      holders += (k ? ", node" : "node") + std::to_string(n);
+      holders += (holders.empty() ? "node" : ", node") + std::to_string(n);
+    }
+    if (!covered && partial) {
+      s.missing[p / 8] |= uint8_t(1u << (p % 8));
+      spdlog::warn("target {}: backup {}: partition {} has no copy; the partial backup leaves it out", t_, s.id, p);
+      continue;
+    }
+    if (!covered && holders.empty()) {
+      shm::fail_schedule_locked(s, "partition " + std::to_string(p) +
+                                       " is lost (every replica is gone); back up the rest with --allow-partial");
+      spdlog::error("target {}: backup {} failed: {}", t_, s.id, s.error);
+      block_.notify_change();
+      return;
     }
     if (!covered) {
       shm::fail_schedule_locked(s, "partition " + std::to_string(p) + " has no live replica that sent it (" +
@@ -207,6 +224,8 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
         return Status::io_error("backup " + std::to_string(sid) + " ended while consolidating; file not published");
       return Status::ok();
     };
+    for (uint32_t p = 0; p < s.partitions && p < uint32_t(shm::kMaxPartitions); ++p)
+      if (s.missing[p / 8] & (1u << (p % 8))) info.missing_partitions.push_back(p);
     st = consolidate(copies, info, file, still_wanted, [this] { beat(); }, &res);
     res.verify_ns = verified - t0;
   }

@@ -18,6 +18,7 @@ int run_target_node(const std::string& cluster, int t) {
   ScheduleDriver driver(*block, t);
   driver.beat();
   me.state.store(uint32_t(shm::NodeState::kUp));
+  me.ready.store(1);
   block->notify_change();
   spdlog::info("target {} up, pid {}, quota {} bytes", t, getpid(), b.config.target_quota[t]);
   while (!shm::stop_requested().load() && !b.header.shutting_down.load()) {

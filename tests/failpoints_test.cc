@@ -173,7 +173,10 @@ TEST_F(FailpointsTest, EveryNamedStepIsListedOnceWithADescription) {
                                             kFpNodeReply,           kFpNodeHeartbeat,
                                             kFpRestoreEntryForward, kFpRestoreReplicaApply,
                                             kFpRestoreStatusReturn, kFpRestoreClientCheckpoint,
-                                            kFpRestoreClientSend,   kFpLauncherSpawn};
+                                            kFpRestoreClientSend,   kFpLauncherSpawn,
+                                            kFpMoveJoin,            kFpMoveCopyStart,
+                                            kFpMoveCopyEnd,         kFpMoveReceive,
+                                            kFpMoveTableSwitch,     kFpMoveDrop};
   std::set<std::string_view> listed;
   for (const auto& f : known_failpoints()) {
     EXPECT_TRUE(listed.insert(f.name).second) << f.name << " listed twice";
