@@ -153,6 +153,9 @@ bool reap(shm::Block& block, std::vector<Child>& children) {
       shm::NodeSlot& slot = block.layout().nodes[c.slot];
       slot.exit_status.store(st);
       slot.state.store(uint32_t(shm::NodeState::kDown));
+      // Its records died with it: status counts what live nodes hold.
+      slot.records.store(0);
+      slot.bytes.store(0);
       spdlog::error("{} (pid {}) {}; marked down", c.name, pid, describe_exit(st));
       serving_died |= c.slot < shm::kMaxServingNodes;
       c.pid = 0;

@@ -10,6 +10,7 @@
 #include "shm/clock.h"
 #include "shm/failpoints.h"
 #include "shm/mailbox.h"
+#include "shm/schedule_ops.h"
 
 namespace cv::launcher {
 
@@ -216,6 +217,7 @@ Status MembershipController::desired_table(int excluded, node::DistributionInput
 }
 
 Status MembershipController::converge(int excluded, Result* r, int max_waves) {
+  bool ordered = false;
   for (int wave = 0; wave < max_waves; ++wave) {
     if (stopping_.load() || b_.header.shutting_down.load()) return Status::peer_down("the cluster is stopping");
     node::DistributionInput in;
@@ -223,13 +225,16 @@ Status MembershipController::converge(int excluded, Result* r, int max_waves) {
     if (Status s = desired_table(excluded, &in, &want); !s) return s;
     shm::TableCopy t;
     shm::refresh_table(b_, &t);
+    // Settled when every partition has the wanted holders; their order
+    // (which one is primary) is set as part of the moves.
     bool same = true;
     for (uint32_t p = 0; same && p < t.partitions; ++p) {
       if (t.lost[p]) continue;
       if (t.holders(p) != uint32_t(in.replicas)) same = false;
-      for (int k = 0; same && k < in.replicas; ++k) same = t.owners[p][k] == want[p][k];
+      for (int k = 0; same && k < in.replicas; ++k) same = t.holds(p, want[p][k]);
     }
-    if (same) return Status::ok();
+    if (same && ordered) return Status::ok();
+    ordered = same;  // sets match: one more round puts primaries in place
     if (Status s = run_wave(in, want, r); !s) return s;
   }
   return Status::timeout("the table did not settle after " + std::to_string(max_waves) + " rounds of moves");
@@ -454,6 +459,11 @@ void MembershipController::pump(uint64_t wait_ns) {
 
 void MembershipController::send_drops() {
   if (drops_.empty()) return;
+  // While a backup runs, old holders keep what moved away: its schedule was
+  // made from the table of its start, and their copies may be the ones
+  // that cover a partition.
+  for (const auto& s : b_.schedules)
+    if (s.id != 0 && shm::schedule_active(shm::ScheduleState(s.state.load()))) return;
   const uint64_t now = mono_ns();
   shm::TableCopy t;
   shm::refresh_table(b_, &t);

@@ -36,7 +36,8 @@ nlohmann::json Json(const CliResult& r) {
 // Partitions each live serving node holds, by id.
 std::map<int, int> PartitionsHeld(TestCluster& c) {
   std::map<int, int> out;
-  for (const auto& n : c.status()["nodes"])
+  const nlohmann::json s = c.status();  // kept: a range-for over a temporary's member dangles
+  for (const auto& n : s["nodes"])
     if (n["role"] == "serving" && n["state"] == "up") out[n["id"].get<int>()] = n["partitions"].get<int>();
   return out;
 }
@@ -257,6 +258,8 @@ struct MoveKill {
   const char* trigger;  // "kill3": kill node3; "add": node add
 };
 
+void PrintTo(const MoveKill& k, std::ostream* os) { *os << k.failpoints; }
+
 class MoveKillTest : public ::testing::TestWithParam<MoveKill> {};
 
 TEST_P(MoveKillTest, LosesNothingAndHealsAfterNodeStart) {
@@ -276,7 +279,8 @@ TEST_P(MoveKillTest, LosesNothingAndHealsAfterNodeStart) {
   EXPECT_EQ(Health(c).value("lost", -1), 0) << c.status().dump();
   EXPECT_EQ(diff_records(before, Scan(c), "before", "after the failed move"), "");
   // Bring every node back; the cluster ends healthy.
-  for (const auto& n : c.status()["nodes"])
+  const nlohmann::json now = c.status();
+  for (const auto& n : now["nodes"])
     if (n["role"] == "serving" && n["state"] != "up") {
       CliResult s = c.cli({"node", "start", std::to_string(n["id"].get<int>())});
       EXPECT_EQ(s.rc, 0) << s.err;
@@ -312,7 +316,8 @@ TEST(MembershipTest, AcknowledgedWritesSurviveKillsStartsAddsAndRemoves) {
   std::mt19937 rng(20261201);
   auto live = [&] {
     std::vector<int> ids;
-    for (const auto& n : c.status()["nodes"])
+    const nlohmann::json s = c.status();
+    for (const auto& n : s["nodes"])
       if (n["role"] == "serving" && n["state"] == "up") ids.push_back(n["id"].get<int>());
     return ids;
   };
