@@ -33,8 +33,10 @@ std::vector<SlotRange> slot_ranges(const shm::TableCopy& t) {
   std::vector<SlotRange> out;
   for (uint32_t p = 0; p < t.partitions; ++p) {
     std::vector<int> owners;
-    for (uint32_t k = 0; k < t.replicas; ++k) owners.push_back(t.owners[p][k]);
+    // Only the live holders: an under-replicated partition lists fewer.
+    for (uint32_t k = 0, n = t.holders(p); k < n; ++k) owners.push_back(t.owners[p][k]);
     const uint32_t a = first_slot_of(p, t.partitions), b = first_slot_of(p + 1, t.partitions) - 1;
+    if (owners.empty()) continue;  // a lost partition: its slots are not served
     if (!out.empty() && out.back().owners == owners && out.back().last + 1 == a) out.back().last = b;
     else out.push_back({a, b, owners});
   }
@@ -190,11 +192,17 @@ void RedisService::cmd_cluster(Connection& c, const std::vector<std::string_view
     for (int n = 0; n < nodes; ++n)
       with_slots += std::any_of(ranges.begin(), ranges.end(), [&](const SlotRange& r) { return r.owners[0] == n; });
     bool all_up = true;
-    for (const auto& r : ranges) all_up &= up(r.owners[0]);
+    uint32_t served = 0;
+    for (const auto& r : ranges) {
+      all_up &= up(r.owners[0]);
+      served += r.last - r.first + 1;
+    }
+    all_up &= served == 16384;  // no lost partition
     const std::string epoch = std::to_string(table_.epoch);
     return w.verbatim(std::string("cluster_state:") + (all_up ? "ok" : "fail") +
-                      "\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:16384\r\ncluster_slots_pfail:0\r\n"
-                      "cluster_slots_fail:0\r\ncluster_known_nodes:" + std::to_string(nodes) +
+                      "\r\ncluster_slots_assigned:16384\r\ncluster_slots_ok:" + std::to_string(served) +
+                      "\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:" + std::to_string(16384 - served) +
+                      "\r\ncluster_known_nodes:" + std::to_string(nodes) +
                       "\r\ncluster_size:" + std::to_string(with_slots) + "\r\ncluster_current_epoch:" + epoch +
                       "\r\ncluster_my_epoch:" + epoch +
                       "\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\n"

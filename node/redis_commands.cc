@@ -57,6 +57,12 @@ bool write_failure(resp::ReplyWriter& w, RecStatus s) {
     case RecStatus::kTimeout: w.error("TRYAGAIN the node or a replica did not answer in time"); return true;
     case RecStatus::kBadRequest: w.error("ERR key or value of a size cachevault does not store"); return true;
     case RecStatus::kWrongNode: return false;  // the caller answers -MOVED
+    case RecStatus::kLost:
+      w.error("CLUSTERDOWN the key's partition is lost: every replica of it is gone");
+      return true;
+    case RecStatus::kReplicaFailed:
+      w.error("TRYAGAIN a replica failed to apply the write (it is being fenced and replaced)");
+      return true;
   }
   return false;
 }
@@ -191,6 +197,11 @@ bool RedisService::route(Connection& c, const resp::CommandSpec& spec, const std
     return false;
   }
   const uint32_t p = partition_of_slot(*slot, table_.partitions);
+  if (table_.lost[p]) {
+    c.reply().error("CLUSTERDOWN partition " + std::to_string(p) + " (hash slot " + std::to_string(*slot) +
+                    ") is lost: every replica of it is gone");
+    return false;
+  }
   const auto& owners = table_.owners[p];
   if (owners[0] == id_) return true;
   if ((spec.flags & resp::kFlagReadonly) && c.readonly) {

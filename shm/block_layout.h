@@ -15,7 +15,7 @@
 namespace cv::shm {
 
 inline constexpr uint64_t kBlockMagic = 0x314b434f4c425643ull;  // "CVBLOCK1"
-inline constexpr uint32_t kBlockVersion = 3;
+inline constexpr uint32_t kBlockVersion = 4;
 
 inline constexpr int kMaxServingNodes = 32;
 inline constexpr int kMaxTargets = 8;
