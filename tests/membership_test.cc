@@ -233,7 +233,7 @@ TEST(MembershipTest, NodesStartJoinAndLeaveWhileTheDataStaysWhole) {
 // `rebalance --by measured` gives a node that measured slow a smaller share.
 TEST(MembershipTest, RebalanceByMeasuredSpeedShrinksASlowNodesShare) {
   TestCluster c("mbw");
-  Up(c, {"--nodes", "3", "--replicas", "2"}, {"CACHEVAULT_FAILPOINTS=node.replica.apply@node2=delay(3)*"});
+  Up(c, {"--nodes", "3", "--replicas", "2"}, {"CACHEVAULT_FAILPOINTS=node.replica.apply@node2=delay(20)*"});
   ASSERT_EQ(c.cli({"load", "--records", "4000"}).rc, 0);
   RecordMap before = Scan(c);
   CliResult r = c.cli({"rebalance", "--by", "measured", "--json"});
