@@ -59,6 +59,8 @@ int follow(shm::Block& block, uint64_t id, const BackupOptions& o) {
     const int slot = shm::find_schedule(b, id);
     if (slot < 0) return fail("backup " + std::to_string(id) + " is not known to cluster '" + block.cluster() + "'");
     const shm::ScheduleSlot& s = b.schedules[slot];
+    if (std::string bad = shm::schedule_problem(b, s, false); !bad.empty())
+      return fail("backup " + std::to_string(id) + " is malformed in the block (" + bad + ")");
     const auto st = shm::ScheduleState(s.state.load());
     failpoint(kFpBackupClientPoll);
     if (st == shm::ScheduleState::kConsolidationCompleted) {

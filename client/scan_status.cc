@@ -158,7 +158,7 @@ nlohmann::json status_json(const std::string& cluster, const shm::Block& block) 
   for (uint32_t i = 0; i < b.config.targets; ++i) add_node(shm::kFirstTargetMailbox + int(i), int(i), "target");
   j["schedules"] = nlohmann::json::array();
   for (const auto& s : b.schedules) {
-    if (s.id == 0) continue;
+    if (s.id == 0 || !shm::schedule_problem(b, s, false).empty()) continue;  // free, or not to be trusted
     nlohmann::json e;
     e["id"] = s.id;
     e["state"] = shm::schedule_state_name(shm::ScheduleState(s.state.load()));

@@ -1,5 +1,6 @@
 // cluster down: asks the launcher to stop (SIGTERM) and waits for it; if the
-// launcher is gone or does not stop, kills what is left and removes the block.
+// launcher is gone or does not stop, kills what is left (only processes
+// that are still the ones recorded) and removes the block and lock file.
 #include <signal.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 
 #include "client/cli_output.h"
 #include "launcher/launcher.h"
+#include "launcher/process_control.h"
 #include "shm/block.h"
 #include "shm/clock.h"
 
@@ -17,27 +19,12 @@ namespace cv::launcher {
 namespace {
 constexpr uint64_t kDownTimeoutMs = 15000;
 
-// Reads the block of a cluster even if its launcher is gone (attach refuses
-// those), to find the pids to kill.
-std::vector<int> child_pids_of(const std::string& name) {
-  std::vector<int> pids;
-  namespace bip = boost::interprocess;
-  try {
-    bip::shared_memory_object shm(bip::open_only, shm::segment_name(name).c_str(), bip::read_only);
-    bip::offset_t size = 0;
-    if (!shm.get_size(size) || uint64_t(size) < sizeof(shm::BlockLayout)) return pids;
-    bip::mapped_region region(shm, bip::read_only, 0, sizeof(shm::BlockLayout));
-    auto* b = static_cast<const shm::BlockLayout*>(region.get_address());
-    if (b->header.magic != shm::kBlockMagic) return pids;
-    for (const auto& n : b->nodes)
-      if (n.pid.load() > 0) pids.push_back(n.pid.load());
-  } catch (...) {
-  }
-  return pids;
+// The lock file goes with the block. A launcher that stops removes its own;
+// this one is left by a launcher that died. Never removed while held.
+void remove_lock_file(const std::string& name) {
+  if (!shm::launcher_holds_lock(name)) unlink(shm::launcher_lock_path(name).c_str());
 }
-}  // namespace
 
-namespace {
 int report_down(const std::string& name, bool json, const std::string& text, bool stale) {
   if (!json) {
     printf("%s\n", text.c_str());
@@ -56,16 +43,17 @@ int cluster_down(const std::string& name, bool json) {
   if (Status s = shm::validate_cluster_name(name); !s) return client::report_error(client::kExitUsage, s.message());
   std::unique_ptr<shm::Block> block;
   Status s = shm::Block::attach(name, &block);
+  // Not ours, or not private: neither stopped nor removed.
+  if (!s && s.code() != Code::kNotFound) return client::report_error(client::kExitFailure, s.message());
   const bool segment_exists = std::filesystem::exists("/dev/shm/" + shm::segment_name(name));
   if (!s) {
     if (!segment_exists) return client::report_error(client::kExitFailure, "cluster '" + name + "' is not running");
-    for (int pid : child_pids_of(name))
-      if (shm::pid_alive(pid)) kill(pid, SIGKILL);
+    kill_recorded_processes(name);
     shm::Block::remove(name);
+    remove_lock_file(name);
     return report_down(name, json, "cluster '" + name + "' was not running; removed its stale block", true);
   }
   const int launcher = block->layout().header.launcher_pid;
-  std::vector<int> children = child_pids_of(name);
   kill(launcher, SIGTERM);
   Deadline d = Deadline::in_ms(kDownTimeoutMs);
   while (shm::pid_alive(launcher) && !d.passed()) std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -74,9 +62,9 @@ int cluster_down(const std::string& name, bool json) {
             name.c_str(), launcher, static_cast<unsigned long long>(kDownTimeoutMs / 1000));
     kill(launcher, SIGKILL);
   }
-  for (int pid : children)
-    if (shm::pid_alive(pid)) kill(pid, SIGKILL);
+  kill_recorded_processes(name);
   shm::Block::remove(name);
+  remove_lock_file(name);
   return report_down(name, json, "cluster '" + name + "' down", false);
 }
 

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "client/cli_output.h"
+#include "launcher/process_control.h"
 #include "node/distribution.h"
 #include "shm/backup_leftovers.h"
 #include "shm/block.h"
@@ -34,16 +35,17 @@ namespace cv::launcher {
 namespace {
 
 constexpr uint64_t kReadyTimeoutMs = 20000;
-constexpr uint64_t kStopGraceMs = 5000;
-// A serving node whose request loop has not stamped its heartbeat for this
-// long is fenced off: killed, marked down, its partitions moved. A node that
-// is alive but stuck would otherwise hold its partitions hostage.
-constexpr uint64_t kHeartbeatTimeoutMs = 5000;
-// The same for a target, whose loop also stamps as a consolidation makes
-// progress; its longest silent steps (verifying a large copy, removing
-// spent copies) get more room. A target that is alive but stuck would hold
-// the backup forever; once it is killed, the copies go to another target.
-constexpr uint64_t kTargetHeartbeatTimeoutMs = 10000;
+// A serving node whose request loop has not stamped its heartbeat for
+// shm::kNodeHeartbeatTimeoutMs is fenced off: killed, marked down, its
+// partitions moved. A node that is alive but stuck would otherwise hold its
+// partitions hostage. The same for a target (shm::kTargetHeartbeatTimeoutMs),
+// whose loop also stamps as a consolidation makes progress: a target that is
+// alive but stuck would hold the backup forever; once it is killed, the
+// copies go to another target.
+using shm::kKillReapTimeoutMs;
+using shm::kNodeHeartbeatTimeoutMs;
+using shm::kStopGraceMs;
+using shm::kTargetHeartbeatTimeoutMs;
 std::atomic<bool> g_stop{false};
 void on_term(int) { g_stop.store(true); }
 
@@ -99,7 +101,7 @@ Status publish_initial_table(shm::BlockLayout& b) {
   for (size_t p = 0; p < table.size(); ++p) std::copy(table[p].begin(), table[p].end(), t.owners[p].begin());
   t.joining.assign(table.size(), shm::kNoNode);
   t.lost.assign(table.size(), 0);
-  shm::LockGuard g(b.lock, shm::kLockTimeoutMs);
+  shm::BlockLock g(b);
   if (!g.locked()) return Status::timeout("block lock");
   shm::publish_table(b, t);
   return Status::ok();
@@ -137,7 +139,15 @@ void stop_children(shm::Block& block, std::vector<Child>& children) {
     if (c.pid <= 0) continue;
     spdlog::warn("{} did not stop within {} ms; killing it", c.name, kStopGraceMs);
     kill(c.pid, SIGKILL);
-    waitpid(c.pid, nullptr, 0);
+    if (reap_within(c.pid, kKillReapTimeoutMs)) {
+      b.nodes[c.slot].state.store(uint32_t(shm::NodeState::kDown));
+    } else {
+      // Uninterruptible sleep (state D, e.g. a hung disk) delays SIGKILL
+      // until the kernel lets go; waiting for it could take for ever.
+      spdlog::error("{} (pid {}, state {}) did not exit within {} ms of SIGKILL; leaving it to the kernel", c.name,
+                    c.pid, shm::process_state(c.pid) ? shm::process_state(c.pid) : '?', kKillReapTimeoutMs);
+    }
+    c.pid = 0;
   }
 }
 
@@ -172,7 +182,7 @@ void fence_silent_nodes(shm::Block& block, std::vector<Child>& children) {
     shm::NodeSlot& slot = block.layout().nodes[c.slot];
     const auto st = shm::NodeState(slot.state.load());
     if (c.slot < shm::kMaxServingNodes ? !shm::node_state_live(st) : st != shm::NodeState::kUp) continue;
-    const uint64_t timeout_ms = c.slot < shm::kMaxServingNodes ? kHeartbeatTimeoutMs : kTargetHeartbeatTimeoutMs;
+    const uint64_t timeout_ms = c.slot < shm::kMaxServingNodes ? kNodeHeartbeatTimeoutMs : kTargetHeartbeatTimeoutMs;
     const uint64_t beat = slot.heartbeat_ns.load();
     if (beat == 0 || now < beat || now - beat < timeout_ms * 1'000'000ull) continue;
     // A target consolidates at idle priority: on a saturated machine it may
@@ -182,6 +192,13 @@ void fence_silent_nodes(shm::Block& block, std::vector<Child>& children) {
                   (now - beat) / 1'000'000);
     kill(c.pid, SIGKILL);
   }
+}
+
+Status make_data_dirs(const shm::ClusterConfig& config) {
+  std::vector<std::string> subdirs{"logs", "backups"};
+  for (uint32_t n = 0; n < config.serving_nodes; ++n) subdirs.push_back("node" + std::to_string(n));
+  for (uint32_t t = 0; t < config.targets; ++t) subdirs.push_back("target" + std::to_string(t));
+  return make_private_dirs(config.data_dir, subdirs);
 }
 
 // Sends a line to the `cluster up --detach` caller waiting on the pipe.
@@ -195,13 +212,10 @@ void tell_parent(int fd, const std::string& line) {
 
 int supervise(const ClusterOptions& o, const shm::ClusterConfig& config, int ready_fd) {
   const std::string& name = o.name;
-  std::error_code ec;
-  std::filesystem::create_directories(config.data_dir, ec);
-  if (ec) {
-    tell_parent(ready_fd, "error: cannot create --dir " + std::string(config.data_dir) + ": " + ec.message());
+  if (Status s = make_data_dirs(config); !s) {
+    tell_parent(ready_fd, "error: " + s.message());
     return 1;
   }
-  chmod(config.data_dir, 0700);
   if (Status s = init_process_logger("launcher", config.data_dir, ready_fd < 0); !s) {
     tell_parent(ready_fd, "error: " + s.message());
     return 1;
@@ -241,6 +255,9 @@ int supervise(const ClusterOptions& o, const shm::ClusterConfig& config, int rea
     std::string cname = std::string(r == shm::Role::kServing ? "node" : "target") + std::to_string(index);
     if (failpoint(kFpLauncherSpawn)) return;
     pid_t pid = spawn(name, role, index);
+    // With the start time, the pid names this process only: `cluster down`
+    // of a stale block never kills a process that reused the pid.
+    b.nodes[slot].start_ticks.store(shm::process_start_ticks(pid));
     b.nodes[slot].pid.store(pid);
     children.push_back({slot, cname, pid});
     spdlog::info("started {} as pid {}", cname, pid);
@@ -334,24 +351,27 @@ int supervise(const ClusterOptions& o, const shm::ClusterConfig& config, int rea
 // another launcher holds it, -1 on error. A launcher that stops unlinks the
 // file; if that happened between our open and our lock, the fd names a file
 // that is gone, so we try again with the new one.
-int take_launcher_lock(const std::string& path) {
+int take_launcher_lock(const std::string& cluster, const std::string& path, Status* error) {
   for (int attempt = 0; attempt < 10; ++attempt) {
-    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return -1;
+    int fd = -1;
+    if (Status s = shm::open_launcher_lock(cluster, true, &fd); !s) {
+      *error = s;
+      return -1;
+    }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
       const int e = errno;
       close(fd);
       if (e == EWOULDBLOCK) return -2;
-      errno = e;
+      *error = errno_status("flock", path, e);
       return -1;
     }
     struct stat held{}, named{};
-    if (fstat(fd, &held) == 0 && stat(path.c_str(), &named) == 0 && held.st_ino == named.st_ino &&
+    if (fstat(fd, &held) == 0 && lstat(path.c_str(), &named) == 0 && held.st_ino == named.st_ino &&
         held.st_dev == named.st_dev)
       return fd;
     close(fd);
   }
-  errno = EAGAIN;
+  *error = Status::io_error("lock " + path + ": it keeps being replaced");
   return -1;
 }
 
@@ -361,27 +381,29 @@ int cluster_up(const ClusterOptions& o) {
   shm::ClusterConfig config;
   if (Status s = build_config(o, &config); !s) return client::report_error(client::kExitUsage, s.message());
   const std::string lock_path = shm::launcher_lock_path(o.name);
-  int lock_fd = take_launcher_lock(lock_path);
+  Status lock_error;
+  int lock_fd = take_launcher_lock(o.name, lock_path, &lock_error);
   if (lock_fd == -2)
     return client::report_error(client::kExitFailure,
                                 "cluster '" + o.name + "' is already running (its launcher holds " + lock_path + ")");
   if (lock_fd < 0)
-    return client::report_error(client::kExitFailure, "cannot lock " + lock_path + ": " + strerror(errno));
+    return client::report_error(client::kExitFailure, "cannot lock cluster '" + o.name + "': " + lock_error.message());
   // We hold the lock, so any block of this name is left from a launcher that
   // died without cleaning up.
   {
     std::unique_ptr<shm::Block> stale;
     Status s = shm::Block::attach(o.name, &stale);
-    bool exists = s || s.code() != Code::kNotFound || std::filesystem::exists("/dev/shm/" + shm::segment_name(o.name));
+    if (!s && s.code() != Code::kNotFound) {
+      // Not ours, or not private: not something to replace.
+      close(lock_fd);
+      return client::report_error(client::kExitFailure, s.message());
+    }
+    bool exists = s || std::filesystem::exists("/dev/shm/" + shm::segment_name(o.name));
     if (exists) {
-      if (stale) {
-        // Children of a killed launcher get SIGTERM from the kernel; make
-        // sure none lingers holding the old block.
-        for (int i = 0; i < shm::kMaxServingNodes + shm::kMaxTargets; ++i) {
-          int pid = stale->layout().nodes[i].pid.load();
-          if (pid > 0 && shm::pid_alive(pid)) kill(pid, SIGKILL);
-        }
-      }
+      // Children of a killed launcher get SIGTERM from the kernel; make
+      // sure none lingers holding the old block, killing only pids that
+      // still name the processes recorded.
+      kill_recorded_processes(o.name);
       shm::Block::remove(o.name);
       fprintf(stderr, "cachevault: replaced the stale block of cluster '%s' left by a launcher that died\n",
               o.name.c_str());

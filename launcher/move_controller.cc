@@ -121,7 +121,7 @@ void MembershipController::run() {
 bool MembershipController::update_table(const std::function<bool(shm::TableCopy&)>& f, uint64_t* epoch) {
   bool changed = false;
   {
-    shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+    shm::BlockLock g(b_);
     if (!g.locked()) {
       spdlog::error("table update: timed out waiting for the block lock");
       return false;

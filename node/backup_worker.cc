@@ -7,8 +7,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "shm/background_thread.h"
 #include "shm/backup_leftovers.h"
@@ -18,6 +22,7 @@
 #include "shm/file_env.h"
 #include "shm/proc_state.h"
 #include "shm/schedule_ops.h"
+#include "shm/schedule_state.h"
 
 namespace cv::node {
 
@@ -98,8 +103,45 @@ BackupWorker::BackupWorker(shm::Block& block, int node_id, RecordStore& store)
 
 BackupWorker::~BackupWorker() { stop(); }
 
+void BackupWorker::start_worker(std::function<void()> body) {
+  join_worker();
+  worker_done_.store(false);
+  worker_ = std::thread([this, body = std::move(body)] {
+    body();
+    worker_done_.store(true, std::memory_order_release);
+  });
+}
+
+bool BackupWorker::worker_finished() const {
+  return !worker_.joinable() || worker_done_.load(std::memory_order_acquire);
+}
+
+void BackupWorker::join_worker() {
+  if (worker_.joinable()) worker_.join();  // callers make sure it has finished, or wait on purpose
+}
+
 void BackupWorker::stop() {
-  if (worker_.joinable()) worker_.join();
+  if (!worker_.joinable()) return;
+  // The worker runs at idle priority: on a busy machine it may wait long
+  // for a core. Give it the normal policy for the rest of its work.
+  sched_param p{};
+  pthread_setschedparam(worker_.native_handle(), SCHED_OTHER, &p);
+  const Deadline d = Deadline::in_ms(stop_timeout_ms());
+  while (!worker_finished() && !d.passed()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  if (worker_finished()) return join_worker();
+  // Stuck (a hung disk, uninterruptible sleep): joining could take for
+  // ever, and the launcher would have to kill the node. Nothing of a
+  // stopping node's memory needs saving, so it leaves now, log flushed.
+  spdlog::error("node {}: backup thread did not finish within {} ms of the stop; exiting without it", id_,
+                stop_timeout_ms());
+  spdlog::shutdown();
+  _exit(0);
+}
+
+uint64_t BackupWorker::stop_timeout_ms() {
+  // Tests shorten it; anything else is the agreed bound.
+  if (const char* v = getenv("CACHEVAULT_TEST_WORKER_STOP_MS"); v && *v) return strtoull(v, nullptr, 10);
+  return shm::kWorkerStopTimeoutMs;
 }
 
 Status BackupWorker::create_schedule(const std::string& out_dir, bool allow_partial, uint64_t* id) {
@@ -118,6 +160,9 @@ Status BackupWorker::create_schedule(const std::string& out_dir, bool allow_part
 }
 
 void BackupWorker::poll() {
+  // Slots are read from the block, which any process can write: a
+  // malformed one is dropped before anything is indexed by its values.
+  shm::drop_malformed_schedules(block_);
   for (int i = 0; i < shm::kMaxSchedules; ++i) {
     shm::ScheduleSlot& s = b_.schedules[i];
     const uint64_t sid = s.id;
@@ -138,11 +183,14 @@ void BackupWorker::poll() {
       const bool first = es == shm::EntryState::kPending;
       const bool again = es == shm::EntryState::kSent && e.send_round != s.round;
       if (!first && !again) continue;
-      stop();
+      // A previous thread (removing a spent copy) may still run at idle
+      // priority: the request loop never waits for it, it comes back later.
+      if (!worker_finished()) continue;
+      join_worker();
       busy_.store(true);
       if (first) {
         e.progress_ns.store(mono_ns(), std::memory_order_relaxed);
-        e.state.store(uint32_t(shm::EntryState::kSnapshotting));
+        shm::set_entry_state(s, uint32_t(id_), shm::EntryState::kSnapshotting);
         block_.notify_change();
         if (failpoint(kFpSnapshotStart)) {
           fail_entry(i, sid, "snapshot failed (failpoint)");
@@ -158,15 +206,15 @@ void BackupWorker::poll() {
         const uint64_t n = store_.records();
         capture_->snap.entries.reserve(n + n / 8 + 1024);
       } else {
-        worker_ = std::thread([this, i, sid] { resend(i, sid); });
+        start_worker([this, i, sid] { resend(i, sid); });
       }
     }
     if (!shm::schedule_active(st) && sid > cleaned_through_ && !busy_.load()) {
       // Freeing a large file takes the file system a while: not on the
       // request loop.
+      if (!worker_finished()) continue;
       cleaned_through_ = sid;
-      stop();
-      worker_ = std::thread([path = shm::local_copy_path(b_, id_, sid)] {
+      start_worker([path = shm::local_copy_path(b_, id_, sid)] {
         shm::run_as_background();
         shm::FileEnv::real().unlink(path);
       });
@@ -178,7 +226,7 @@ void BackupWorker::fail_entry(int slot, uint64_t sid, const std::string& why) {
   spdlog::error("node {}: backup {}: {}", id_, sid, why);
   shm::ScheduleSlot& s = b_.schedules[slot];
   shm::ScheduleLock g(b_);
-  if (s.id == sid) s.entries[id_].state.store(uint32_t(shm::EntryState::kFailed));
+  if (s.id == sid) shm::set_entry_state(s, uint32_t(id_), shm::EntryState::kFailed);
   block_.notify_change();
   stop_reporting_progress();
   busy_.store(false);
@@ -237,7 +285,9 @@ void BackupWorker::step() {
   if (capture_->next_partition < store_.partitions()) return;
   store_.end_snapshot();
   std::unique_ptr<Capture> done = std::move(capture_);
-  worker_ = std::thread([this, c = std::move(done)]() mutable { write_and_send(std::move(c)); });
+  // The capture started once the previous thread was joined (poll).
+  auto shared = std::make_shared<std::unique_ptr<Capture>>(std::move(done));
+  start_worker([this, shared] { write_and_send(std::move(*shared)); });
 }
 
 void BackupWorker::write_and_send(std::unique_ptr<Capture> c) {
@@ -332,7 +382,7 @@ void BackupWorker::resend(int slot, uint64_t sid) {
         continue;
       }
       used.fetch_add(copy_size);
-      e.state.store(uint32_t(shm::EntryState::kSending));
+      shm::set_entry_state(s, uint32_t(id_), shm::EntryState::kSending);
     }
     block_.notify_change();
     const uint64_t t0 = mono_ns();
@@ -363,7 +413,7 @@ void BackupWorker::resend(int slot, uint64_t sid) {
     e.transfer_ns = mono_ns() - t0;
     e.sent_to_target = target;
     e.send_round = round;
-    e.state.store(uint32_t(shm::EntryState::kSent));
+    shm::set_entry_state(s, uint32_t(id_), shm::EntryState::kSent);
     block_.notify_change();
     spdlog::info("node {}: backup {}: sent {} bytes to target{} in {:.1f} ms", id_, sid, e.bytes, target,
                  double(e.transfer_ns) / 1e6);
@@ -372,7 +422,7 @@ void BackupWorker::resend(int slot, uint64_t sid) {
   if (!st) {
     spdlog::error("node {}: backup {}: sending the copy failed: {}", id_, sid, st.message());
     shm::ScheduleLock g(b_);
-    if (s.id == sid) e.state.store(uint32_t(shm::EntryState::kFailed));
+    if (s.id == sid) shm::set_entry_state(s, uint32_t(id_), shm::EntryState::kFailed);
     block_.notify_change();
   }
   failpoint(kFpSendEnd);

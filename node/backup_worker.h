@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -40,6 +41,9 @@ class BackupWorker {
   // while it is runnable it is waiting for a core, slow but not stuck, so
   // its copy's progress clock is kept going on its behalf.
   void vouch_for_worker();
+  // When the node stops: waits for the backup thread, raised to the normal
+  // policy, at most kWorkerStopTimeoutMs; a thread still stuck then makes
+  // the process exit at once (status 0, logged) rather than wait for ever.
   void stop();
 
  private:
@@ -51,6 +55,13 @@ class BackupWorker {
     uint64_t started_ns;
     SnapshotRecords snap;
   };
+
+  // The one way a backup thread starts: it says when it has finished, so
+  // the request loop never joins a thread that is still running.
+  void start_worker(std::function<void()> body);
+  bool worker_finished() const;
+  void join_worker();
+  static uint64_t stop_timeout_ms();
 
   void write_and_send(std::unique_ptr<Capture> c);
   // On the request loop: once the worker has written the copy, releases
@@ -71,6 +82,7 @@ class BackupWorker {
   const int id_;
   RecordStore& store_;
   std::thread worker_;
+  std::atomic<bool> worker_done_{true};
   std::unique_ptr<Capture> capture_;
   std::atomic<bool> busy_{false};
   std::atomic<int> worker_tid_{0};    // the worker thread reporting progress, 0 if none

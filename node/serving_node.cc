@@ -15,6 +15,7 @@
 #include "shm/clock.h"
 #include "shm/failpoints.h"
 #include "shm/process_start.h"
+#include "shm/rate_limited_log.h"
 
 namespace cv::node {
 
@@ -26,9 +27,19 @@ using shm::WireRecord;
 using shm::WireResult;
 
 namespace {
-constexpr uint64_t kReplicaTimeoutMs = 2000;
-constexpr uint64_t kReplySendTimeoutMs = 2000;
+using shm::kReplicaTimeoutMs;
 constexpr int kMaxVersionRetries = 3;
+
+// How long a reply to mailbox `to` may wait for room: briefly for a client
+// (a slow one must not stall the request loop; it times out and retries),
+// longer for a peer node, which drains its mailbox all the time.
+uint64_t reply_timeout_ms(int to) {
+  return to >= shm::kFirstClientMailbox ? shm::kClientReplySendTimeoutMs : shm::kPeerReplySendTimeoutMs;
+}
+shm::RateLimitedLog g_reply_log(1000);
+void log_failed_reply(int node, const char* what, int to, const Status& s) {
+  if (!s) g_reply_log.warn("node {}: {} reply to mailbox {} dropped: {}", node, what, to, s.message());
+}
 
 bool is_failure(RecStatus s) { return s != RecStatus::kOk && s != RecStatus::kStale; }
 
@@ -96,7 +107,17 @@ int ServingNode::run(const std::atomic<bool>& stop) {
   me.ready.store(1);
   block_.notify_change();
   spdlog::info("serving node {} up, pid {}, {} partitions", id_, getpid(), b_.config.partitions);
-  auto handler = [this](const shm::MsgHeader& h, std::string_view p) { handle(h, p); };
+  // The heartbeat says "this node makes progress": stamped as messages are
+  // handled, not only between drains, so a long drain is not taken for a
+  // stuck loop.
+  uint64_t last_beat = 0;
+  auto handler = [this, &me, &last_beat](const shm::MsgHeader& h, std::string_view p) {
+    handle(h, p);
+    if (const uint64_t now = mono_ns(); now - last_beat >= shm::kDrainHeartbeatMs * 1'000'000ull) {
+      last_beat = now;
+      if (!failpoint(kFpNodeHeartbeat)) me.heartbeat_ns.store(now, std::memory_order_relaxed);
+    }
+  };
   while (!stop.load(std::memory_order_relaxed) && !b_.header.shutting_down.load(std::memory_order_relaxed)) {
     size_t n = inbox_.drain(handler);
     adopt_table();
@@ -342,7 +363,7 @@ void ServingNode::on_replicate(const shm::MsgHeader& h, std::string_view payload
   requests_ += out.count();
   stamp_counts();
   if (failpoint(kFpNodeReply)) return;
-  Status s = link_.reply(h, MsgType::kReplicateReply, out.finish(), kReplySendTimeoutMs);
+  Status s = link_.reply(h, MsgType::kReplicateReply, out.finish(), reply_timeout_ms(h.from));
   if (!s) spdlog::warn("node {}: reply to node {} failed: {}", id_, h.from, s.message());
 }
 
@@ -427,7 +448,7 @@ void ServingNode::reply_write(PendingWrite& op) {
   else for (const auto& r : op.results) out.add_result(r);
   Status s = link_.reply_to(op.client, op.client_generation, op.client_request,
                             op.want_values ? MsgType::kWriteValuesReply : MsgType::kWriteReply,
-                            op.want_values ? std::string_view(values) : out.finish(), kReplySendTimeoutMs);
+                            op.want_values ? std::string_view(values) : out.finish(), reply_timeout_ms(op.client));
   if (!s) spdlog::warn("node {}: reply to client mailbox {} failed: {}", id_, op.client, s.message());
 }
 
@@ -487,7 +508,7 @@ void ServingNode::on_get(const shm::MsgHeader& h, std::string_view payload) {
     out.add(o, key, rec->value);
   }
   requests_ += out.count();
-  link_.reply(h, MsgType::kGetReply, out.finish(), kReplySendTimeoutMs);
+  log_failed_reply(id_, "get", h.from, link_.reply(h, MsgType::kGetReply, out.finish(), reply_timeout_ms(h.from)));
 }
 
 void ServingNode::on_scan(const shm::MsgHeader& h, std::string_view payload) {
@@ -517,7 +538,7 @@ void ServingNode::on_scan(const shm::MsgHeader& h, std::string_view payload) {
     }
   }
   out.set_tag(p >= store_.partitions() ? UINT64_MAX : (uint64_t(p) << 32) | skip);
-  link_.reply(h, MsgType::kScanReply, out.finish(), kReplySendTimeoutMs);
+  log_failed_reply(id_, "scan", h.from, link_.reply(h, MsgType::kScanReply, out.finish(), reply_timeout_ms(h.from)));
 }
 
 void ServingNode::on_backup_request(const shm::MsgHeader& h, std::string_view payload) {
@@ -533,7 +554,7 @@ void ServingNode::on_backup_request(const shm::MsgHeader& h, std::string_view pa
   message = s.message();
   std::string out(reinterpret_cast<const char*>(&reply), sizeof reply);
   out += message;
-  link_.reply(h, MsgType::kBackupReply, out, kReplySendTimeoutMs);
+  log_failed_reply(id_, "backup", h.from, link_.reply(h, MsgType::kBackupReply, out, reply_timeout_ms(h.from)));
 }
 
 void ServingNode::presize_for_restore(uint64_t restore_tag, uint64_t expected_records) {

@@ -46,9 +46,55 @@ bool pid_alive(int pid) {
 
 std::string launcher_lock_path(const std::string& cluster) { return "/dev/shm/" + segment_name(cluster) + ".lock"; }
 
+static std::string octal_mode(unsigned mode) {
+  char buf[8];
+  snprintf(buf, sizeof buf, "%04o", mode & 07777);
+  return buf;
+}
+
+Status check_private_file(int fd, const std::string& path) {
+  struct stat st{};
+  if (fstat(fd, &st) != 0) return errno_status("stat", path, errno);
+  const bool ours = st.st_uid == geteuid();
+  const bool private_mode = (st.st_mode & 07777) == 0600;
+  if (ours && private_mode && S_ISREG(st.st_mode)) return Status::ok();
+  std::string why = !S_ISREG(st.st_mode) ? "it is not a regular file"
+                    : !ours ? "it is owned by uid " + std::to_string(st.st_uid) + ", not by this user (uid " +
+                                  std::to_string(geteuid()) + ")"
+                            : "its mode is " + octal_mode(st.st_mode) + ", not 0600";
+  return Status::io_error("refusing " + path + " (owner uid " + std::to_string(st.st_uid) + ", mode " +
+                          octal_mode(st.st_mode) + "): " + why +
+                          "; another local user may have made or opened it up. Remove it if it is not yours");
+}
+
+Status open_launcher_lock(const std::string& cluster, bool create, int* fd_out) {
+  const std::string path = launcher_lock_path(cluster);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    // Never through a symlink: /dev/shm is writable by every user.
+    int fd = ::open(path.c_str(), (create ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT && create) {
+      fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (fd < 0 && errno == EEXIST) continue;  // made meanwhile: open it as it is, and check it
+      if (fd >= 0) fchmod(fd, 0600);            // whatever the umask
+    }
+    if (fd < 0) {
+      if (errno == ELOOP) return Status::io_error("refusing " + path + ": it is a symbolic link");
+      if (errno == ENOENT) return Status::not_found(path + " does not exist");
+      return errno_status("open", path, errno);
+    }
+    if (Status s = check_private_file(fd, path); !s) {
+      ::close(fd);
+      return s;
+    }
+    *fd_out = fd;
+    return Status::ok();
+  }
+  return Status::io_error("open " + path + ": it keeps being replaced");
+}
+
 bool launcher_holds_lock(const std::string& cluster) {
-  int fd = ::open(launcher_lock_path(cluster).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  int fd = -1;
+  if (!open_launcher_lock(cluster, false, &fd)) return false;
   // The launcher holds LOCK_EX for its whole life; the kernel drops it the
   // moment the launcher dies, whatever state it is left in.
   const bool held = flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
@@ -98,6 +144,12 @@ Status Block::attach(const std::string& cluster, std::unique_ptr<Block>* out) {
   const std::string not_running = "cluster '" + cluster + "' is not running";
   try {
     bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
+    // Another local user could have made this block, or opened it up, to
+    // read what this user's processes write into it.
+    if (Status s = check_private_file(shm.get_mapping_handle().handle, "/dev/shm/" + name); !s) return s;
+    int lock_fd = -1;
+    if (Status s = open_launcher_lock(cluster, false, &lock_fd); !s && s.code() != Code::kNotFound) return s;
+    if (lock_fd >= 0) ::close(lock_fd);
     bip::offset_t size = 0;
     if (!shm.get_size(size) || uint64_t(size) < kBlockBytes)
       return Status::not_found(not_running + " (its block /dev/shm/" + name + " is incomplete)");

@@ -25,7 +25,9 @@ class Block {
   static Status create(const std::string& cluster, const ClusterConfig& config, int launcher_pid,
                        std::unique_ptr<Block>* out);
   // Attaches to a running cluster's block; a missing block, one never
-  // finished, or one whose launcher is gone reads "cluster 'x' is not running".
+  // finished, or one whose launcher is gone reads "cluster 'x' is not running"
+  // (kNotFound). A block or lock file that is not this user's, or not mode
+  // 0600, is refused (kIoError) naming path, owner and mode.
   static Status attach(const std::string& cluster, std::unique_ptr<Block>* out);
   // Unlinks the segment name; mappings stay valid until unmapped.
   static bool remove(const std::string& cluster);
@@ -59,5 +61,12 @@ bool pid_alive(int pid);
 std::string launcher_lock_path(const std::string& cluster);
 // True while a live launcher holds the cluster's lock file.
 bool launcher_holds_lock(const std::string& cluster);
+// Opens the cluster's lock file, never through a symlink; with `create`,
+// read-write and made exclusively (O_EXCL, mode 0600) if missing. Refuses
+// (kIoError, "refusing <path> ...") a file that is not ours or not 0600.
+Status open_launcher_lock(const std::string& cluster, bool create, int* fd);
+// Ok if the open file is a regular file owned by this user with mode 0600;
+// otherwise an error naming the path, its owner and its mode.
+Status check_private_file(int fd, const std::string& path);
 
 }  // namespace cv::shm

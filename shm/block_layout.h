@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "shm/limits.h"
 #include "shm/robust_mutex.h"
 
 namespace cv::shm {
@@ -41,11 +42,7 @@ inline constexpr size_t kPasswordBytes = 128;
 inline constexpr uint64_t kMailboxRingBytes = 8ull << 20;
 inline constexpr uint64_t kMaxMessageBytes = kMailboxRingBytes / 4;
 
-// How often live processes stamp their heartbeat, and how stale a heartbeat
-// may get before a peer may treat the process as gone.
-inline constexpr uint64_t kHeartbeatIntervalMs = 100;
-// Default bound on any lock of the block.
-inline constexpr uint64_t kLockTimeoutMs = 2000;
+// Periods and timeouts the processes agree on are in shm/limits.h.
 
 enum class Role : uint32_t { kNone = 0, kServing = 1, kTarget = 2 };
 
@@ -129,7 +126,9 @@ struct NodeSlot {
   // the node is up (its Unix socket is <data_dir>/node<id>.sock).
   std::atomic<uint32_t> redis_port;
   uint32_t reserved32;
-  uint64_t reserved;
+  // The process's start time (field 22 of /proc/PID/stat), recorded with
+  // the pid: a pid is only killed while it still names this process.
+  std::atomic<uint64_t> start_ticks;
 };
 
 // Marks an unused rank of owners[p] and "no joining holder".
@@ -144,6 +143,12 @@ inline constexpr uint16_t kNoNode = 0xFFFF;
 // and its keys fail with an error saying so). joining[p] is a node that is
 // receiving p's data in a move: primaries forward p's writes to it too, but
 // it serves nothing of p until a later epoch lists it in owners[p].
+//
+// A writer killed mid-update would leave `seq` odd and `owners` half
+// written. So a writer first stages the whole new table in `staged_*` and
+// sets `staged_valid`, and only then copies it over the live one. The next
+// holder of the block lock that finds `seq` odd republishes the staged
+// table and makes `seq` even (shm/table_access.h repair_table_locked).
 struct DistributionShm {
   std::atomic<uint64_t> epoch;
   std::atomic<uint32_t> seq;
@@ -153,6 +158,14 @@ struct DistributionShm {
   uint16_t owners[kMaxPartitions][kMaxReplicas];
   uint16_t joining[kMaxPartitions];
   uint8_t lost[kMaxPartitions];
+  std::atomic<uint32_t> staged_valid;  // 1 once staged_* hold a complete table
+  uint32_t staged_replicas;
+  uint32_t staged_partitions;
+  uint32_t reserved2;
+  uint64_t staged_epoch;
+  uint16_t staged_owners[kMaxPartitions][kMaxReplicas];
+  uint16_t staged_joining[kMaxPartitions];
+  uint8_t staged_lost[kMaxPartitions];
 };
 
 // Membership requests (`node start|add|remove`, `rebalance`): a command
@@ -222,10 +235,6 @@ struct ScheduleEntry {
   // stale (kEntryStallMs), so a node stuck mid-backup cannot hold it.
   std::atomic<uint64_t> progress_ns;
 };
-
-// How long a node may show no progress on its copy before the target
-// leaves the copy out (the other replicas then have to cover it).
-inline constexpr uint64_t kEntryStallMs = 10000;
 
 struct ScheduleSlot {
   uint64_t id;                       // 0 = free slot

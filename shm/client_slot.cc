@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "shm/clock.h"
+#include "shm/table_access.h"
 
 namespace cv::shm {
 
@@ -12,7 +13,7 @@ Status ClientSlotLease::claim(Block& block, std::unique_ptr<ClientSlotLease>* ou
   const int me = getpid();
   int slot = -1;
   {
-    LockGuard g(b.lock, kLockTimeoutMs);
+    BlockLock g(b);
     if (!g.locked()) return Status::timeout("timed out waiting for the cluster's block lock");
     for (int i = 0; i < kMaxClients; ++i) {
       int pid = b.clients[i].pid.load();

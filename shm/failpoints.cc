@@ -46,6 +46,7 @@ constexpr FailpointInfo kKnown[] = {
     {kFpMoveReceive.data(), "new holder, applying a batch of a moving partition"},
     {kFpMoveTableSwitch.data(), "launcher, switching the table to the partition's new holders"},
     {kFpMoveDrop.data(), "old holder, dropping a partition that moved away"},
+    {kFpTablePublish.data(), "any process, halfway through writing the distribution table"},
 };
 constexpr size_t kKnownCount = std::size(kKnown);
 

@@ -57,6 +57,8 @@ inline constexpr std::string_view kFpMoveCopyEnd = "move.copy.end";
 inline constexpr std::string_view kFpMoveReceive = "move.receive";
 inline constexpr std::string_view kFpMoveTableSwitch = "move.table.switch";
 inline constexpr std::string_view kFpMoveDrop = "move.drop";
+// Block: halfway through writing the distribution table, seq odd.
+inline constexpr std::string_view kFpTablePublish = "table.publish";
 
 // The exit status of a process stopped by a crash failpoint, so that a
 // supervisor or test can tell an injected crash from a real one.

@@ -7,6 +7,8 @@
 
 #include "shm/block.h"
 #include "shm/futex.h"
+#include "shm/messages.h"
+#include "shm/rate_limited_log.h"
 
 namespace cv::shm {
 
@@ -16,6 +18,7 @@ uint64_t round8(uint64_t n) { return (n + 7) & ~uint64_t(7); }
 // Spins this many times before sleeping; keeps latency low on an idle core
 // without burning the CPU that another process needs.
 constexpr int kSpinsBeforeSleep = 64;
+RateLimitedLog g_mailbox_log(1000);
 }  // namespace
 
 Status Mailbox::send(uint16_t type, uint16_t from, uint32_t gen, uint64_t request_id, std::string_view payload,
@@ -68,31 +71,86 @@ Status Mailbox::send2(uint16_t type, uint16_t from, uint32_t gen, uint64_t reque
   return Status::ok();
 }
 
+static std::string frame_problem(const MsgHeader& mh, uint64_t head, uint64_t tail) {
+  const uint64_t to_end = kRing - head % kRing;
+  if (mh.type == kPadType)
+    return mh.bytes == to_end ? "" : "a pad frame of " + std::to_string(mh.bytes) + " bytes where " +
+                                         std::to_string(to_end) + " were left to the ring's end";
+  if (mh.bytes < sizeof(MsgHeader) || mh.bytes % 8 != 0)
+    return "a frame length of " + std::to_string(mh.bytes) + " bytes";
+  if (mh.bytes > kMaxMessageBytes || mh.bytes > to_end || mh.bytes > tail - head)
+    return "a frame of " + std::to_string(mh.bytes) + " bytes past the published end or the ring's";
+  if (round8(sizeof(MsgHeader) + uint64_t(mh.payload_bytes)) != mh.bytes)
+    return "a payload length of " + std::to_string(mh.payload_bytes) + " bytes in a frame of " +
+           std::to_string(mh.bytes);
+  return {};
+}
+
 size_t Mailbox::drain(const std::function<void(const MsgHeader&, std::string_view)>& fn) {
   const uint64_t tail = h_->tail.load(std::memory_order_acquire);
   const uint64_t start = h_->head.load(std::memory_order_relaxed);
   uint64_t head = start;
   size_t n = 0;
+  // Everything here was written by another process: a frame that does not
+  // add up means the ring's framing is lost, and nothing after it can be
+  // trusted to start a frame. The consumer then skips to the tail (what was
+  // published so far is dropped; senders time out and retry) instead of
+  // reading past the ring or spinning on a zero length.
+  if (tail < start || tail - start > kRing) {
+    g_mailbox_log.warn("mailbox of pid {}: head {} and tail {} are {} bytes apart in a {}-byte ring; skipping to the tail",
+                       h_->consumer_pid.load(), start, tail, tail - start, kRing);
+    resync(tail);
+    return 0;
+  }
   while (head < tail) {
     if (kRing - head % kRing < sizeof(MsgHeader)) {
-      head += kRing - head % kRing;
+      head += kRing - head % kRing;  // too short for a header: skipped by both sides
+      if (head > tail) {
+        g_mailbox_log.warn("mailbox of pid {}: the tail stops short of the ring's end; skipping to the tail",
+                           h_->consumer_pid.load());
+        head = tail;
+      }
       continue;
     }
     MsgHeader mh;
     std::memcpy(&mh, ring_ + head % kRing, sizeof mh);
+    if (std::string bad = tail - head < sizeof mh ? "a frame shorter than its header"
+                                                   : frame_problem(mh, head, tail);
+        !bad.empty()) {
+      g_mailbox_log.warn("mailbox of pid {}: corrupt ring at offset {}: {}; dropped {} bytes up to the tail",
+                         h_->consumer_pid.load(), head % kRing, bad, tail - head);
+      head = tail;
+      break;
+    }
     if (mh.type != kPadType) {
-      fn(mh, std::string_view(ring_ + head % kRing + sizeof mh, mh.payload_bytes));
-      ++n;
+      const std::string_view payload(ring_ + head % kRing + sizeof mh, mh.payload_bytes);
+      if (mh.from >= kMailboxCount) {
+        g_mailbox_log.warn("mailbox of pid {}: dropped a message of type {} from mailbox {}, which does not exist",
+                           h_->consumer_pid.load(), mh.type, mh.from);
+      } else if (Status ok = check_message(mh.type, payload); !ok) {
+        g_mailbox_log.warn("mailbox of pid {}: dropped a malformed message of type {} from mailbox {}: {}",
+                           h_->consumer_pid.load(), mh.type, mh.from, ok.message());
+      } else {
+        fn(mh, payload);
+        ++n;
+      }
     }
     head += mh.bytes;
     // Free space as we go so producers blocked on a full ring resume early.
     h_->head.store(head, std::memory_order_seq_cst);
   }
+  h_->head.store(head, std::memory_order_seq_cst);
   if (head != start) {
     h_->consume_seq.fetch_add(1, std::memory_order_seq_cst);
     if (h_->producers_sleeping.exchange(0, std::memory_order_seq_cst)) futex_wake(&h_->consume_seq, 1 << 30);
   }
   return n;
+}
+
+void Mailbox::resync(uint64_t tail) {
+  h_->head.store(tail, std::memory_order_seq_cst);
+  h_->consume_seq.fetch_add(1, std::memory_order_seq_cst);
+  if (h_->producers_sleeping.exchange(0, std::memory_order_seq_cst)) futex_wake(&h_->consume_seq, 1 << 30);
 }
 
 bool Mailbox::empty() const {

@@ -49,6 +49,10 @@ class Mailbox {
 
   // Consumer side: hands every published message to fn, in order, then frees
   // their space. The payload view is valid only inside fn. Returns the count.
+  // Every frame is checked first (length, payload length, sender index,
+  // check_message of shm/messages.h): a malformed message is dropped and
+  // logged (rate-limited); a frame that breaks the ring's framing makes the
+  // consumer skip to the tail. fn only ever sees well-formed messages.
   size_t drain(const std::function<void(const MsgHeader&, std::string_view)>& fn);
   // Sleeps until something is published or timeout_ns passes.
   void wait(uint64_t timeout_ns);
@@ -63,6 +67,9 @@ class Mailbox {
   void open_for(int pid);
 
  private:
+  // Drops everything up to `tail` and wakes producers waiting for room.
+  void resync(uint64_t tail);
+
   MailboxHeader* h_;
   char* ring_;
 };

@@ -1,6 +1,8 @@
 // Batch encoding and decoding for mailbox messages.
 #include "shm/messages.h"
 
+#include "shm/block_layout.h"
+
 namespace cv::shm {
 
 const char* rec_status_name(RecStatus s) {
@@ -56,10 +58,86 @@ BatchReader::BatchReader(std::string_view payload) : p_(payload) {
   }
   std::memcpy(&header_, p_.data(), sizeof header_);
   pos_ = sizeof header_;
+  // The smallest entry is a WireResult: no count beyond this can be true.
+  if (header_.count > (p_.size() - pos_) / sizeof(WireResult)) ok_ = false;
+}
+
+namespace {
+
+Status check_records(std::string_view p, bool write_batch) {
+  if (p.size() < sizeof(BatchHeader))
+    return Status::corrupt("a record batch of " + std::to_string(p.size()) + " bytes has no header", 0);
+  BatchHeader h;
+  std::memcpy(&h, p.data(), sizeof h);
+  if (write_batch && (h.mode > uint8_t(WriteMode::kKeep) || h.policy > uint8_t(Policy::kSkipExisting)))
+    return Status::corrupt("unknown write mode " + std::to_string(h.mode) + " or policy " + std::to_string(h.policy),
+                           0);
+  size_t pos = sizeof h;
+  for (uint32_t i = 0; i < h.count; ++i) {
+    if (p.size() - pos < sizeof(WireRecord))
+      return Status::corrupt("the batch claims " + std::to_string(h.count) + " records and holds " +
+                                 std::to_string(i),
+                             pos);
+    WireRecord r;
+    std::memcpy(&r, p.data() + pos, sizeof r);
+    pos += sizeof r;
+    if (r.op > uint8_t(RecOp::kAppend))  // the last op there is
+      return Status::corrupt("record " + std::to_string(i) + " has unknown op " + std::to_string(r.op), pos);
+    const size_t body = size_t(r.key_len) + r.value_len;
+    if (p.size() - pos < body)
+      return Status::corrupt("record " + std::to_string(i) + " runs past the end of the batch", pos);
+    pos += body;
+  }
+  if (pos != p.size())
+    return Status::corrupt(std::to_string(p.size() - pos) + " bytes follow the batch's " + std::to_string(h.count) +
+                               " records",
+                           pos);
+  return Status::ok();
+}
+
+Status check_results(std::string_view p) {
+  if (p.size() < sizeof(BatchHeader))
+    return Status::corrupt("a result batch of " + std::to_string(p.size()) + " bytes has no header", 0);
+  BatchHeader h;
+  std::memcpy(&h, p.data(), sizeof h);
+  if ((p.size() - sizeof h) % sizeof(WireResult) != 0 || (p.size() - sizeof h) / sizeof(WireResult) != h.count)
+    return Status::corrupt("the batch claims " + std::to_string(h.count) + " results in " +
+                               std::to_string(p.size() - sizeof h) + " bytes",
+                           0);
+  return Status::ok();
+}
+
+}  // namespace
+
+Status check_message(uint16_t type, std::string_view payload) {
+  switch (MsgType(type)) {
+    case MsgType::kWrite:
+    case MsgType::kReplicate: return check_records(payload, true);
+    case MsgType::kGet:
+    case MsgType::kGetReply:
+    case MsgType::kScan:
+    case MsgType::kScanReply:
+    case MsgType::kWriteValuesReply: return check_records(payload, false);
+    case MsgType::kWriteReply:
+    case MsgType::kReplicateReply: return check_results(payload);
+    case MsgType::kBackupRequest:
+      // Empty (the default dir) or an absolute path that fits a schedule.
+      if (payload.size() >= kPathBytes - 64 || payload.find('\0') != std::string_view::npos ||
+          (!payload.empty() && payload[0] != '/'))
+        return Status::corrupt("a backup request's output dir must be empty or an absolute path shorter than " +
+                                   std::to_string(kPathBytes - 64) + " bytes",
+                               0);
+      return Status::ok();
+    case MsgType::kBackupReply:
+      if (payload.size() < sizeof(BackupReplyWire))
+        return Status::corrupt("a backup reply of " + std::to_string(payload.size()) + " bytes", 0);
+      return Status::ok();
+  }
+  return Status::ok();
 }
 
 bool BatchReader::next(WireRecord* r, std::string_view* key, std::string_view* value) {
-  if (!ok_ || pos_ == p_.size()) return false;
+  if (!ok_ || pos_ == p_.size() || read_ == header_.count) return false;
   if (p_.size() - pos_ < sizeof(WireRecord)) return ok_ = false;
   std::memcpy(r, p_.data() + pos_, sizeof *r);
   pos_ += sizeof *r;
@@ -68,14 +146,16 @@ bool BatchReader::next(WireRecord* r, std::string_view* key, std::string_view* v
   *key = p_.substr(pos_, r->key_len);
   *value = p_.substr(pos_ + r->key_len, r->value_len);
   pos_ += body;
+  ++read_;
   return true;
 }
 
 bool BatchReader::next_result(WireResult* r) {
-  if (!ok_ || pos_ == p_.size()) return false;
+  if (!ok_ || pos_ == p_.size() || read_ == header_.count) return false;
   if (p_.size() - pos_ < sizeof(WireResult)) return ok_ = false;
   std::memcpy(r, p_.data() + pos_, sizeof *r);
   pos_ += sizeof *r;
+  ++read_;
   return true;
 }
 

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "shm/status.h"
+
 namespace cv::shm {
 
 enum class MsgType : uint16_t {
@@ -177,8 +179,21 @@ class BatchBuilder {
   uint32_t count_ = 0;
 };
 
+// Checks a message's payload against its type before anyone reads it: a
+// record batch holds exactly `count` records whose key and value bytes lie
+// inside it (an empty or over-long key or value is the receiver's to
+// answer as a bad request), a result batch exactly
+// `count` results; mode, policy and op are known values; a backup request
+// is a path that fits. Types this build does not know pass: their receiver
+// ignores them. Bytes in the block come from other processes and are never
+// trusted.
+Status check_message(uint16_t type, std::string_view payload);
+
 // Reads a batch payload; bounds-checked, since a peer may have died halfway
 // through nothing (publication is atomic) but a bug must not crash a node.
+// A count claiming more entries than the payload can hold is refused at
+// once (ok() false), so callers may size arrays by header().count; never
+// more than `count` entries are returned.
 class BatchReader {
  public:
   explicit BatchReader(std::string_view payload);
@@ -191,6 +206,7 @@ class BatchReader {
  private:
   std::string_view p_;
   size_t pos_ = 0;
+  uint32_t read_ = 0;  // entries returned so far; never more than the count
   BatchHeader header_{};
   bool ok_ = true;
 };

@@ -6,6 +6,8 @@
 
 #include "shm/clock.h"
 #include "shm/failpoints.h"
+#include "shm/rate_limited_log.h"
+#include "shm/schedule_state.h"
 
 namespace cv::shm {
 
@@ -68,15 +70,84 @@ int find_schedule(const BlockLayout& b, uint64_t id) {
   return -1;
 }
 
-ScheduleLock::ScheduleLock(BlockLayout& b) : g_(b.lock, kLockTimeoutMs) {
+ScheduleLock::ScheduleLock(BlockLayout& b) : g_(b) {
   if (!g_.locked()) return;
   if (g_.owner_died()) {
     // create_schedule clears `id` before rewriting a slot and sets it last:
     // a slot without an id is free, whatever else the dead owner wrote.
     for (auto& s : b.schedules)
-      if (s.id == 0) s.state.store(uint32_t(ScheduleState::kFree));
+      if (s.id == 0) reset_schedule_slot(s);
   }
   failpoint(kFpScheduleLock);
+}
+
+std::string schedule_problem(const BlockLayout& b, const ScheduleSlot& s, bool check_owners) {
+  auto out_of = [](const char* what, uint64_t v, uint64_t lo, uint64_t hi) {
+    return std::string(what) + " " + std::to_string(v) + " is out of range " + std::to_string(lo) + ".." +
+           std::to_string(hi);
+  };
+  if (s.state.load() > uint32_t(ScheduleState::kFailed)) return out_of("state", s.state.load(), 0, 5);
+  if (s.nodes == 0 || s.nodes > uint32_t(kMaxServingNodes)) return out_of("node count", s.nodes, 1, kMaxServingNodes);
+  const uint32_t targets = std::min<uint32_t>(b.config.targets, kMaxTargets);
+  if (s.target >= targets) return out_of("target", s.target, 0, targets - 1);
+  if (s.replicas == 0 || s.replicas > uint32_t(kMaxReplicas)) return out_of("replica count", s.replicas, 1, kMaxReplicas);
+  if (s.partitions == 0 || s.partitions > uint32_t(kMaxPartitions))
+    return out_of("partition count", s.partitions, 1, kMaxPartitions);
+  if (s.requester_node >= uint32_t(kMaxServingNodes)) return out_of("requester", s.requester_node, 0, kMaxServingNodes - 1);
+  for (uint32_t i = 0; i < std::min<uint32_t>(s.failovers, kMaxFailovers); ++i)
+    if (s.failover_from[i] >= uint32_t(kMaxTargets)) return out_of("failover target", s.failover_from[i], 0, kMaxTargets - 1);
+  for (uint32_t n = 0; n < s.nodes; ++n) {
+    if (s.entries[n].state.load() > uint32_t(EntryState::kFailed))
+      return "node" + std::to_string(n) + "'s " + out_of("entry state", s.entries[n].state.load(), 0, 5);
+    if (s.entries[n].sent_to_target >= uint32_t(kMaxTargets))
+      return "node" + std::to_string(n) + "'s " + out_of("target", s.entries[n].sent_to_target, 0, kMaxTargets - 1);
+  }
+  for (uint32_t p = 0; check_owners && p < s.partitions; ++p)
+    for (uint32_t k = 0; k < s.replicas; ++k)
+      if (s.owners[p][k] >= s.nodes)
+        return "partition " + std::to_string(p) + " names node " + std::to_string(s.owners[p][k]) + " of " +
+               std::to_string(s.nodes);
+  auto terminated = [](const char* text, size_t cap) { return std::memchr(text, 0, cap) != nullptr; };
+  if (!terminated(s.out_dir, kPathBytes) || !terminated(s.file, kPathBytes) || !terminated(s.error, kErrorBytes))
+    return "a text field is not terminated";
+  return {};
+}
+
+namespace {
+RateLimitedLog g_schedule_log(1000);
+}  // namespace
+
+bool drop_malformed_schedules(Block& block) {
+  BlockLayout& b = block.layout();
+  // The owners (32 K entries a slot) are written once, at creation: they
+  // are checked once per schedule id, the rest on every call.
+  static thread_local uint64_t owners_checked[kMaxSchedules] = {};
+  bool dropped = false;
+  for (int i = 0; i < kMaxSchedules; ++i) {
+    const uint64_t id = b.schedules[i].id;
+    if (id == 0) continue;
+    const bool owners = owners_checked[i] != id;
+    if (schedule_problem(b, b.schedules[i], owners).empty()) {
+      if (owners) owners_checked[i] = id;
+      continue;
+    }
+    ScheduleLock g(b);
+    if (!g.locked()) return dropped;
+    drop_malformed_locked(b, i);
+    dropped = true;
+  }
+  if (dropped) block.notify_change();
+  return dropped;
+}
+
+bool drop_malformed_locked(BlockLayout& b, int slot) {
+  ScheduleSlot& s = b.schedules[slot];
+  if (s.id == 0) return false;
+  const std::string why = schedule_problem(b, s);
+  if (why.empty()) return false;  // rewritten meanwhile, and sound
+  g_schedule_log.warn("backup schedule slot {} (id {}) is malformed and was dropped: {}", slot, s.id, why);
+  reset_schedule_slot(s);
+  return true;
 }
 
 static void copy_text(char* dst, size_t cap, const std::string& s) {
@@ -88,7 +159,8 @@ Status create_schedule(Block& block, const std::string& out_dir, bool allow_part
   BlockLayout& b = block.layout();
   if (out_dir.size() >= kPathBytes - 64) return Status::invalid("--out '" + out_dir + "' is too long");
   TableCopy table;
-  refresh_table(b, &table);
+  Status read;
+  if (!refresh_table(b, &table, &read)) return Status::busy("cannot create a backup now: " + read.message());
   std::string lost;
   size_t lost_count = 0;
   for (uint32_t p = 0; p < table.partitions; ++p) {
@@ -104,6 +176,7 @@ Status create_schedule(Block& block, const std::string& out_dir, bool allow_part
   int free_slot = -1;
   uint64_t oldest = UINT64_MAX;
   for (int i = 0; i < kMaxSchedules; ++i) {
+    drop_malformed_locked(b, i);  // a garbage slot must not pass for a running backup
     ScheduleSlot& s = b.schedules[i];
     auto st = ScheduleState(s.state.load());
     if (s.id != 0 && schedule_active(st))
@@ -123,8 +196,7 @@ Status create_schedule(Block& block, const std::string& out_dir, bool allow_part
   if (target < 0) return Status::peer_down("no target node is up to receive the backup");
   ScheduleSlot& s = b.schedules[free_slot];
   // Mark the slot unused while it is rewritten, so a reader never sees a mix.
-  s.id = 0;
-  s.state.store(uint32_t(ScheduleState::kFree));
+  reset_schedule_slot(s);
   s.target = uint32_t(target);
   s.round = 0;
   s.failovers = 0;
@@ -147,7 +219,7 @@ Status create_schedule(Block& block, const std::string& out_dir, bool allow_part
     ScheduleEntry& e = s.entries[n];
     const bool member = n < b.config.serving_nodes;
     const bool up = member && NodeState(b.nodes[n].state.load()) == NodeState::kUp;
-    e.state.store(uint32_t(!member ? EntryState::kNone : up ? EntryState::kPending : EntryState::kFailed));
+    init_entry_state(e, !member ? EntryState::kNone : up ? EntryState::kPending : EntryState::kFailed);
     e.sent_to_target = 0;
     e.send_round = 0;
     e.records = e.bytes = e.snapshot_ns = e.transfer_ns = 0;
@@ -155,14 +227,14 @@ Status create_schedule(Block& block, const std::string& out_dir, bool allow_part
   std::memcpy(s.owners, table.owners.data(), sizeof(s.owners[0]) * table.owners.size());
   *id = b.next_schedule_id.fetch_add(1);
   s.id = *id;
-  s.state.store(uint32_t(ScheduleState::kCreated));
+  set_schedule_state(s, ScheduleState::kCreated);
   return Status::ok();
 }
 
 void fail_schedule_locked(ScheduleSlot& s, const std::string& why) {
   copy_text(s.error, kErrorBytes, why);
   s.completed_mono_ns = mono_ns();
-  s.state.store(uint32_t(ScheduleState::kFailed));
+  set_schedule_state(s, ScheduleState::kFailed);
 }
 
 void restart_progress_clocks_locked(ScheduleSlot& s) {
@@ -185,7 +257,7 @@ void fail_over_locked(BlockLayout& b, ScheduleSlot& s, Code reason, const std::s
     ++s.round;
     restart_progress_clocks_locked(s);
     // A consolidation that had started elsewhere is redone by the new target.
-    if (ScheduleState(s.state.load()) == ScheduleState::kCopyCompleted) s.state.store(uint32_t(ScheduleState::kEnable));
+    if (ScheduleState(s.state.load()) == ScheduleState::kCopyCompleted) set_schedule_state(s, ScheduleState::kEnable);
     return;
   }
   std::string all_full = "every target is full or down";

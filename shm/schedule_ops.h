@@ -44,8 +44,20 @@ class ScheduleLock {
   bool locked() const { return g_.locked(); }
 
  private:
-  LockGuard g_;
+  BlockLock g_;
 };
+
+// Why a schedule slot read from the block cannot be acted on (a state,
+// count, target or node index out of range, an owner that is not one of
+// its nodes, an unterminated text), or "" if it is sound. Every reader of
+// a schedule checks it before indexing anything by the slot's values.
+// check_owners = false leaves out the partition owners (the costly part).
+std::string schedule_problem(const BlockLayout& b, const ScheduleSlot& s, bool check_owners = true);
+// Frees every slot holding a malformed schedule (logged, rate-limited),
+// taking the block lock for each one found. Returns true if it dropped any.
+bool drop_malformed_schedules(Block& block);
+// REQUIRES: the block lock is held. Frees slot `slot` if it is malformed.
+bool drop_malformed_locked(BlockLayout& b, int slot);
 
 // Index of the slot holding schedule `id`, or -1.
 int find_schedule(const BlockLayout& b, uint64_t id);

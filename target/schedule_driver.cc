@@ -14,6 +14,7 @@
 #include "shm/file_env.h"
 #include "shm/mailbox.h"
 #include "shm/schedule_ops.h"
+#include "shm/schedule_state.h"
 #include "target/consolidator.h"
 #include "target/milestones.h"
 
@@ -43,6 +44,9 @@ void ScheduleDriver::beat() {
 }
 
 void ScheduleDriver::poll() {
+  // Slots are read from the block, which any process can write: a
+  // malformed one is dropped before anything is indexed by its values.
+  shm::drop_malformed_schedules(block_);
   for (int i = 0; i < shm::kMaxSchedules; ++i) {
     shm::ScheduleSlot& s = b_.schedules[i];
     if (s.id == 0 || s.target != uint32_t(t_)) continue;
@@ -68,7 +72,7 @@ void ScheduleDriver::enable(shm::ScheduleSlot& s) {
       shm::fail_schedule_locked(s, "target" + std::to_string(t_) + " could not enable the schedule (failpoint)");
     } else {
       shm::restart_progress_clocks_locked(s);
-      s.state.store(uint32_t(shm::ScheduleState::kEnable));
+      shm::set_schedule_state(s, shm::ScheduleState::kEnable);
     }
   }
   spdlog::info("target {}: backup {} enabled", t_, s.id);
@@ -92,7 +96,7 @@ void ScheduleDriver::check_copies(shm::ScheduleSlot& s) {
     const uint64_t last = e.progress_ns.load(std::memory_order_relaxed);
     const bool stuck = last != 0 && now > last && now - last > shm::kEntryStallMs * 1'000'000ull;
     if (!here && es != shm::EntryState::kFailed && (dead || stuck)) {
-      e.state.store(uint32_t(shm::EntryState::kFailed));
+      shm::set_entry_state(s, n, shm::EntryState::kFailed);
       es = shm::EntryState::kFailed;
       if (dead)
         spdlog::warn("target {}: backup {}: node{} died before its copy arrived", t_, s.id, n);
@@ -137,7 +141,7 @@ void ScheduleDriver::check_copies(shm::ScheduleSlot& s) {
     }
   }
   s.copy_completed_mono_ns = mono_ns();
-  s.state.store(uint32_t(shm::ScheduleState::kCopyCompleted));
+  shm::set_schedule_state(s, shm::ScheduleState::kCopyCompleted);
   spdlog::info("target {}: backup {}: copy completed", t_, s.id);
   block_.notify_change();
 }
@@ -249,7 +253,7 @@ void ScheduleDriver::run_consolidation(shm::ScheduleSlot& s) {
   std::memset(s.file, 0, sizeof s.file);
   std::memcpy(s.file, file.data(), std::min(file.size(), sizeof s.file - 1));
   s.completed_mono_ns = mono_ns();
-  s.state.store(uint32_t(shm::ScheduleState::kConsolidationCompleted));
+  shm::set_schedule_state(s, shm::ScheduleState::kConsolidationCompleted);
   spdlog::info(
       "target {}: backup {}: consolidation completed: {} records, {} bytes in {:.1f} ms ({:.2f} GB/s of input; "
       "verify {:.1f}, merge and write {:.1f}, sync {:.1f})",

@@ -176,7 +176,8 @@ TEST_F(FailpointsTest, EveryNamedStepIsListedOnceWithADescription) {
                                             kFpRestoreClientSend,   kFpLauncherSpawn,
                                             kFpMoveJoin,            kFpMoveCopyStart,
                                             kFpMoveCopyEnd,         kFpMoveReceive,
-                                            kFpMoveTableSwitch,     kFpMoveDrop};
+                                            kFpMoveTableSwitch,     kFpMoveDrop,
+                                            kFpTablePublish};
   std::set<std::string_view> listed;
   for (const auto& f : known_failpoints()) {
     EXPECT_TRUE(listed.insert(f.name).second) << f.name << " listed twice";

@@ -7,14 +7,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "shm/block_layout.h"
 #include "shm/mailbox.h"
+#include "shm/messages.h"
 
 namespace cv::shm {
 namespace {
+
+// Raw bytes, outside the protocol's message types: not checked as a batch.
+constexpr uint16_t kRawType = 0x7f00;
 
 class MailboxTest : public ::testing::Test {
  protected:
@@ -31,12 +37,24 @@ class MailboxTest : public ::testing::Test {
 
   Mailbox Box() { return Mailbox(header_, ring_); }
   Status Send(const std::string& payload, uint64_t id = 0) {
-    return Box().send(1, 7, 0, id, payload, Deadline::in_ms(1000));
+    return Box().send(kRawType, 7, 0, id, payload, Deadline::in_ms(1000));
   }
   std::vector<std::string> Drain() {
     std::vector<std::string> got;
     Box().drain([&](const MsgHeader&, std::string_view p) { got.emplace_back(p); });
     return got;
+  }
+  // Publishes bytes at the tail as they are, as a broken or hostile peer could.
+  void PublishRaw(const std::string& bytes) {
+    const uint64_t tail = header_->tail.load();
+    for (size_t i = 0; i < bytes.size(); ++i) ring_[(tail + i) % kMailboxRingBytes] = bytes[i];
+    header_->tail.store(tail + bytes.size());
+  }
+  static std::string Frame(MsgHeader h, const std::string& payload = {}) {
+    std::string f(reinterpret_cast<const char*>(&h), sizeof h);
+    f += payload;
+    f.resize((f.size() + 7) & ~size_t(7), '\0');
+    return f;
   }
 
   size_t bytes_ = 0;
@@ -118,7 +136,7 @@ TEST_F(MailboxTest, FullRingWithSlowConsumerTimesOut) {
   std::string chunk(1 << 20, 'z');
   Status last;
   for (int i = 0; i < 20 && last.is_ok(); ++i)
-    last = Box().send(1, 7, 0, 0, chunk, Deadline::in_ms(50));
+    last = Box().send(kRawType, 7, 0, 0, chunk, Deadline::in_ms(50));
   EXPECT_EQ(last.code(), Code::kTimeout);
 }
 
@@ -132,12 +150,79 @@ TEST_F(MailboxTest, OpeningForANewOwnerStartsANewGeneration) {
 
 TEST_F(MailboxTest, AReplyCarriesTheRequestersGeneration) {
   const uint32_t gen = Box().generation();
-  ASSERT_TRUE(Box().send(2, 3, 9, 42, "answer", Deadline::in_ms(1000), gen));
+  ASSERT_TRUE(Box().send(kRawType, 3, 9, 42, "answer", Deadline::in_ms(1000), gen));
   MsgHeader got{};
   Box().drain([&](const MsgHeader& h, std::string_view) { got = h; });
   EXPECT_EQ(got.to_generation, gen);
   EXPECT_EQ(got.from_generation, 9u);
   EXPECT_EQ(got.request_id, 42u);
+}
+
+// Every drain below must return (no spin on a bad length), never read past
+// the ring (ASan in --sanitize), and leave the mailbox usable.
+
+TEST_F(MailboxTest, ZeroLengthFrameIsDroppedNotSpunOn) {
+  PublishRaw(Frame(MsgHeader{0, kRawType, 7, 0, 0, 1}));
+  EXPECT_TRUE(Drain().empty());
+  EXPECT_TRUE(Box().empty());
+  ASSERT_TRUE(Send("after"));
+  EXPECT_EQ(Drain(), (std::vector<std::string>{"after"}));
+}
+
+TEST_F(MailboxTest, PayloadLengthPastTheFrameOrRingIsDropped) {
+  PublishRaw(Frame(MsgHeader{32, kRawType, 7, 0, 0xffffffffu, 1}, "12345678"));
+  EXPECT_TRUE(Drain().empty());
+  PublishRaw(Frame(MsgHeader{uint32_t(kMailboxRingBytes), kRawType, 7, 0, 8, 1}, "12345678"));
+  EXPECT_TRUE(Drain().empty());
+  EXPECT_TRUE(Box().empty());
+  ASSERT_TRUE(Send("after"));
+  EXPECT_EQ(Drain(), (std::vector<std::string>{"after"}));
+}
+
+TEST_F(MailboxTest, SenderThatCannotExistIsDropped) {
+  PublishRaw(Frame(MsgHeader{32, kRawType, 60000, 0, 8, 1}, "12345678"));
+  ASSERT_TRUE(Send("ok"));
+  EXPECT_EQ(Drain(), (std::vector<std::string>{"ok"}));
+}
+
+TEST_F(MailboxTest, MalformedBatchIsDroppedAndTheNextDelivered) {
+  BatchHeader bh{0xffffffffu, 0, 0, 0, 0, 0, 0};  // claims 2^32-1 records, holds none
+  std::string payload(reinterpret_cast<const char*>(&bh), sizeof bh);
+  ASSERT_TRUE(Box().send(uint16_t(MsgType::kWrite), 7, 0, 1, payload, Deadline::in_ms(1000)));
+  ASSERT_TRUE(Send("next"));
+  EXPECT_EQ(Drain(), (std::vector<std::string>{"next"}));
+}
+
+TEST_F(MailboxTest, CountersFurtherApartThanTheRingResynchronise) {
+  header_->tail.store(header_->head.load() + 3 * kMailboxRingBytes);
+  EXPECT_TRUE(Drain().empty());
+  EXPECT_TRUE(Box().empty());
+  ASSERT_TRUE(Send("after"));
+  EXPECT_EQ(Drain(), (std::vector<std::string>{"after"}));
+}
+
+TEST_F(MailboxTest, RandomFramesNeverHangCrashOrLoseTheMailbox) {
+  std::mt19937_64 rng(20261201);
+  for (int round = 0; round < 3000; ++round) {
+    std::string bytes((rng() % 64 + 1) * 8, '\0');
+    for (auto& c : bytes) c = char(rng());
+    if (round % 3 == 0) {
+      // A plausible header with random fields, so checks past the first run too.
+      MsgHeader h{uint32_t(rng() % 4096) & ~7u, uint16_t(rng() % 12), uint16_t(rng() % 100), 0,
+                  uint32_t(rng() % 4096), 0};
+      std::memcpy(bytes.data(), &h, std::min(sizeof h, bytes.size()));
+    }
+    PublishRaw(bytes);
+    size_t seen = 0;
+    Box().drain([&](const MsgHeader& h, std::string_view p) {
+      ++seen;
+      ASSERT_LE(p.size() + sizeof(MsgHeader), h.bytes);
+      ASSERT_LT(h.from, kMailboxCount);
+    });
+    EXPECT_TRUE(Box().empty()) << "round " << round;
+    ASSERT_TRUE(Send("alive")) << "round " << round;
+    ASSERT_EQ(Drain(), (std::vector<std::string>{"alive"})) << "round " << round;
+  }
 }
 
 }  // namespace
