@@ -170,7 +170,7 @@ TEST_F(MailboxTest, ZeroLengthFrameIsDroppedNotSpunOn) {
 }
 
 TEST_F(MailboxTest, PayloadLengthPastTheFrameOrRingIsDropped) {
-  PublishRaw(Frame(MsgHeader{32, kRawType, 7, 0, 0xffffffffu, 1}, "12345678"));
+  PublishRaw(Frame(MsgHeader{uint32_t(sizeof(MsgHeader) + 8), kRawType, 7, 0, 0xffffffffu, 1}, "12345678"));
   EXPECT_TRUE(Drain().empty());
   PublishRaw(Frame(MsgHeader{uint32_t(kMailboxRingBytes), kRawType, 7, 0, 8, 1}, "12345678"));
   EXPECT_TRUE(Drain().empty());
@@ -180,7 +180,7 @@ TEST_F(MailboxTest, PayloadLengthPastTheFrameOrRingIsDropped) {
 }
 
 TEST_F(MailboxTest, SenderThatCannotExistIsDropped) {
-  PublishRaw(Frame(MsgHeader{32, kRawType, 60000, 0, 8, 1}, "12345678"));
+  PublishRaw(Frame(MsgHeader{uint32_t(sizeof(MsgHeader) + 8), kRawType, 60000, 0, 8, 1}, "12345678"));
   ASSERT_TRUE(Send("ok"));
   EXPECT_EQ(Drain(), (std::vector<std::string>{"ok"}));
 }
