@@ -479,6 +479,7 @@ void ServingNode::on_get(const shm::MsgHeader& h, std::string_view payload) {
   while (rd.next(&r, &key, &value)) {
     WireRecord o{};
     o.index = r.index;
+    o.key_len = uint16_t(key.size());  // the key travels back with every answer, found or not
     const bool valid = !key.empty() && key.size() <= shm::kMaxKeyBytes;
     const uint32_t p = valid ? partition_of(key, store_.partitions()) : 0;
     if (valid && p < table_.lost.size() && table_.lost[p]) {
