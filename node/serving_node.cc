@@ -503,7 +503,7 @@ void ServingNode::on_get(const shm::MsgHeader& h, std::string_view payload) {
     // marked as followed by more (shm::kGetReplyMore).
     if (!out.empty() && out.bytes() + sizeof o + key.size() + rec->value.size() > shm::kGetReplySplitBytes) {
       out.set_tag(shm::kGetReplyMore);
-      link_.reply(h, MsgType::kGetReply, out.finish(), kReplySendTimeoutMs);
+      link_.reply(h, MsgType::kGetReply, out.finish(), reply_timeout_ms(h.from));
       out.reset(shm::WriteMode::kAssign, shm::Policy::kNewer, 0);
     }
     out.add(o, key, rec->value);
