@@ -45,7 +45,7 @@ int cmd_membership(const std::string& cluster, const MembershipOptions& o) {
   shm::MembershipRequest& q = b.membership;
   uint64_t id = 0;
   {
-    shm::LockGuard g(b.lock, shm::kLockTimeoutMs);
+    shm::BlockLock g(b);
     if (!g.locked()) return fail_with(o.json, 1, "timed out waiting for the block lock of cluster '" + cluster + "'");
     const auto st = shm::MemberRequestState(q.state.load());
     if ((st == shm::MemberRequestState::kPending || st == shm::MemberRequestState::kRunning) &&

@@ -36,7 +36,7 @@ void MembershipController::handle_request() {
   double weight;
   uint64_t id;
   {
-    shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+    shm::BlockLock g(b_);
     if (!g.locked() || shm::MemberRequestState(q.state.load()) != shm::MemberRequestState::kPending) return;
     op = shm::MemberOp(q.op);
     node = q.node;
@@ -57,7 +57,7 @@ void MembershipController::handle_request() {
     case shm::MemberOp::kNone: s = Status::invalid("empty membership request"); break;
   }
   {
-    shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+    shm::BlockLock g(b_);
     if (q.id.load() == id) {
       q.node = r.node >= 0 ? r.node : node;
       q.result_pid = r.pid;
@@ -154,7 +154,7 @@ Status MembershipController::op_add(double weight, Result* r) {
   if (!std::isfinite(weight) || weight < 0) return Status::invalid("--weight must be a positive number");
   r->node = id;
   {
-    shm::LockGuard g(b_.lock, shm::kLockTimeoutMs);
+    shm::BlockLock g(b_);
     if (!g.locked()) return Status::timeout("timed out waiting for the block lock");
     b_.config.weights[id] = weight;
     b_.weights.w[id] = weight;
