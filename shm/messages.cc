@@ -119,15 +119,34 @@ Status check_message(uint16_t type, std::string_view payload) {
     case MsgType::kScanReply:
     case MsgType::kWriteValuesReply: return check_records(payload, false);
     case MsgType::kWriteReply:
-    case MsgType::kReplicateReply: return check_results(payload);
-    case MsgType::kBackupRequest:
-      // Empty (the default dir) or an absolute path that fits a schedule.
-      if (payload.size() >= kPathBytes - 64 || payload.find('\0') != std::string_view::npos ||
-          (!payload.empty() && payload[0] != '/'))
+    case MsgType::kReplicateReply:
+    case MsgType::kMoveDataReply: return check_results(payload);
+    case MsgType::kMoveData: return check_records(payload, true);
+    case MsgType::kMoveCopy:
+    case MsgType::kMoveDrop:
+      if (payload.size() != sizeof(MoveWire))
+        return Status::corrupt("a move request of " + std::to_string(payload.size()) + " bytes", 0);
+      return Status::ok();
+    case MsgType::kMoveCopyReply:
+    case MsgType::kMoveDropReply:
+      if (payload.size() != sizeof(MoveReplyWire))
+        return Status::corrupt("a move reply of " + std::to_string(payload.size()) + " bytes", 0);
+      return Status::ok();
+    case MsgType::kBackupRequest: {
+      // Empty (the default dir) or an absolute path that fits a schedule,
+      // optionally followed by NUL and kBackupAllowPartial.
+      const size_t nul = payload.find('\0');
+      if (nul != std::string_view::npos) {
+        if (payload.substr(nul + 1) != kBackupAllowPartial)
+          return Status::corrupt("a backup request carries an unknown option", 0);
+        payload = payload.substr(0, nul);
+      }
+      if (payload.size() >= kPathBytes - 64 || (!payload.empty() && payload[0] != '/'))
         return Status::corrupt("a backup request's output dir must be empty or an absolute path shorter than " +
                                    std::to_string(kPathBytes - 64) + " bytes",
                                0);
       return Status::ok();
+    }
     case MsgType::kBackupReply:
       if (payload.size() < sizeof(BackupReplyWire))
         return Status::corrupt("a backup reply of " + std::to_string(payload.size()) + " bytes", 0);

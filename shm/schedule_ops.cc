@@ -102,9 +102,11 @@ std::string schedule_problem(const BlockLayout& b, const ScheduleSlot& s, bool c
     if (s.entries[n].sent_to_target >= uint32_t(kMaxTargets))
       return "node" + std::to_string(n) + "'s " + out_of("target", s.entries[n].sent_to_target, 0, kMaxTargets - 1);
   }
+  // A rank may be empty (kNoNode): the partition was under-replicated or
+  // lost when the schedule was made.
   for (uint32_t p = 0; check_owners && p < s.partitions; ++p)
     for (uint32_t k = 0; k < s.replicas; ++k)
-      if (s.owners[p][k] >= s.nodes)
+      if (s.owners[p][k] >= s.nodes && s.owners[p][k] != kNoNode)
         return "partition " + std::to_string(p) + " names node " + std::to_string(s.owners[p][k]) + " of " +
                std::to_string(s.nodes);
   auto terminated = [](const char* text, size_t cap) { return std::memchr(text, 0, cap) != nullptr; };

@@ -21,6 +21,17 @@ namespace {
 
 using Owners = std::vector<std::array<uint16_t, kMaxReplicas>>;
 
+// The whole table publish_table takes, from owners alone.
+TableCopy table_copy(const Owners& o, uint32_t replicas) {
+  TableCopy t;
+  t.replicas = replicas;
+  t.partitions = uint32_t(o.size());
+  t.owners = o;
+  t.joining.assign(o.size(), kNoNode);
+  t.lost.assign(o.size(), 0);
+  return t;
+}
+
 Owners table_of(uint32_t partitions, uint16_t shift) {
   Owners o(partitions);
   for (uint32_t p = 0; p < partitions; ++p) o[p] = {uint16_t((p + shift) % 3), uint16_t((p + shift + 1) % 3)};
@@ -49,7 +60,7 @@ class TableRepairTest : public ::testing::Test {
     Block::remove(name_);
     ASSERT_TRUE(Block::create(name_, config, getpid(), &block_));
     BlockLock g(b());
-    publish_table(b(), table_of(64, 0), 2);
+    publish_table(b(), table_copy(table_of(64, 0), 2));
   }
   void TearDown() override { Block::remove(name_); }
   BlockLayout& b() { return block_->layout(); }
@@ -65,7 +76,7 @@ TEST_F(TableRepairTest, WriterKilledMidUpdateIsRepairedAndReadersReturn) {
   if (child == 0) {
     (void)init_failpoints("writer", "table.publish=crash");
     BlockLock g(b());
-    publish_table(b(), table_of(64, 1), 2);  // dies halfway, holding the lock
+    publish_table(b(), table_copy(table_of(64, 1), 2));  // dies halfway, holding the lock
     _exit(0);
   }
   int st = 0;
@@ -165,7 +176,7 @@ TEST(TableRepairCluster, WriterKilledMidUpdateLeavesTheClusterWorking) {
     shm::BlockLock g(block->layout());
     shm::TableCopy t;
     shm::refresh_table(block->layout(), &t);
-    shm::publish_table(block->layout(), t.owners, t.replicas);  // dies halfway, holding the lock
+    shm::publish_table(block->layout(), t);  // dies halfway, holding the lock
     _exit(0);
   }
   int st = 0;
