@@ -28,29 +28,28 @@ const char* op_name(shm::MemberOp op) {
   return "membership";
 }
 
-int fail_with(bool, int code, const std::string& message) { return report_error(code, message); }
 }  // namespace
 
 int cmd_membership(const std::string& cluster, const MembershipOptions& o) {
   const char* what = op_name(o.op);
-  if (Status s = shm::validate_cluster_name(cluster); !s) return fail_with(o.json, 2, s.message());
+  if (Status s = shm::validate_cluster_name(cluster); !s) return report_error(2, s.message());
   std::unique_ptr<shm::Block> block;
-  if (Status s = shm::Block::attach(cluster, &block); !s) return fail_with(o.json, 1, s.message());
+  if (Status s = shm::Block::attach(cluster, &block); !s) return report_error(1, s.message());
   shm::BlockLayout& b = block->layout();
   const int nodes = int(b.config.serving_nodes);
   if ((o.op == shm::MemberOp::kStart || o.op == shm::MemberOp::kRemove) && (o.node < 0 || o.node >= nodes))
-    return fail_with(o.json, 2,
+    return report_error(2,
                      std::string(what) + ": no serving node " + std::to_string(o.node) + " (cluster '" + cluster +
                          "' has node0 to node" + std::to_string(nodes - 1) + ")");
   shm::MembershipRequest& q = b.membership;
   uint64_t id = 0;
   {
     shm::BlockLock g(b);
-    if (!g.locked()) return fail_with(o.json, 1, "timed out waiting for the block lock of cluster '" + cluster + "'");
+    if (!g.locked()) return report_error(1, "timed out waiting for the block lock of cluster '" + cluster + "'");
     const auto st = shm::MemberRequestState(q.state.load());
     if ((st == shm::MemberRequestState::kPending || st == shm::MemberRequestState::kRunning) &&
         shm::pid_alive(q.requester_pid))
-      return fail_with(o.json, 1,
+      return report_error(1,
                        std::string(what) + ": another membership change is running (requested by pid " +
                            std::to_string(q.requester_pid) + "); try again when it ends");
     q.op = uint32_t(o.op);
@@ -74,17 +73,17 @@ int cmd_membership(const std::string& cluster, const MembershipOptions& o) {
     const uint32_t seen = b.header.change_seq.load();
     st = shm::MemberRequestState(q.state.load());
     if (q.id.load() != id)
-      return fail_with(o.json, 1, std::string(what) + ": the request was replaced by another one");
+      return report_error(1, std::string(what) + ": the request was replaced by another one");
     if (st == shm::MemberRequestState::kDone || st == shm::MemberRequestState::kFailed) break;
     if (!shm::pid_alive(b.header.launcher_pid) || b.header.shutting_down.load())
-      return fail_with(o.json, 1, std::string(what) + ": cluster '" + cluster + "' stopped");
+      return report_error(1, std::string(what) + ": cluster '" + cluster + "' stopped");
     if (d.passed())
-      return fail_with(o.json, 1,
+      return report_error(1,
                        std::string(what) + ": not done within " + std::to_string(o.timeout_s) +
                            " s; it goes on in the cluster (see `cachevault status`)");
     block->wait_change(seen, 100);
   }
-  if (st == shm::MemberRequestState::kFailed) return fail_with(o.json, 1, std::string(what) + ": " + q.error);
+  if (st == shm::MemberRequestState::kFailed) return report_error(1, std::string(what) + ": " + q.error);
 
   shm::TableCopy t;
   shm::refresh_table(b, &t);
