@@ -17,8 +17,10 @@ namespace {
 // Batches of one copy in flight at once: enough to keep the new holder busy
 // while this node serves requests between sends.
 constexpr int kCopyWindow = 4;
-// Batches sent per loop turn and copy, so that requests never wait long.
+// Batches sent per loop turn and copy, and the time one turn may spend
+// building them, so that requests never wait long.
 constexpr int kBatchesPerStep = 2;
+constexpr uint64_t kStepBudgetNs = 1'000'000;
 // Copies streamed at once; the others wait their turn. With the window,
 // this bounds what one source has in its receivers' mailboxes to 2 MiB.
 constexpr size_t kActiveCopies = 2;
@@ -27,6 +29,8 @@ constexpr uint64_t kCopyStallMs = 5000;
 // A receiver whose mailbox is full gets the batch on a later turn: the
 // request loop never waits on it for long.
 constexpr uint64_t kSendTimeoutMs = 2;
+// A source's claim of a partition's size is believed up to this many records.
+constexpr uint64_t kMaxPresizeRecords = 1u << 22;
 }  // namespace
 
 bool PartitionMover::dest_live(int node) const {
@@ -63,20 +67,23 @@ void PartitionMover::on_copy(const shm::MsgHeader& h, std::string_view payload, 
   o.dest = m.dest;
   o.reply_to = h.from;
   o.reply_request = h.request_id;
-  o.blobs = store_.collect(m.partition);
   o.last_progress_ns = mono_ns();
-  spdlog::info("node {}: move {}: copying partition {} ({} records) to node{}", id_, m.move_id, m.partition,
-               o.blobs.size(), m.dest);
   out_.push_back(std::move(o));
 }
 
-bool PartitionMover::send_batch(Outgoing& o) {
-  shm::BatchBuilder bb(shm::WriteMode::kKeep, shm::Policy::kNewer, o.move_id);
+bool PartitionMover::send_batch(Outgoing& o, uint64_t until_ns) {
+  shm::BatchBuilder& bb = send_builder_;
+  // The partition's size rides along so that the new holder sizes its table
+  // once instead of growing it batch by batch.
+  bb.reset(shm::WriteMode::kKeep, shm::Policy::kNewer, o.move_id, o.blobs.size());
   const size_t first = o.next;
   size_t i = first;
   for (; i < o.blobs.size(); ++i) {
     const RecordBlob& r = *o.blobs[i];
     if (!bb.empty() && bb.bytes() + r.key().size() + r.value().size() > shm::kBatchTargetBytes) break;
+    // Reading a record whose memory is cold costs up to tens of
+    // microseconds: a batch ends early rather than hold up requests.
+    if (((i - first) & 7) == 7 && mono_ns() >= until_ns) break;
     shm::WireRecord w{uint16_t(r.key().size()), uint8_t(r.tombstone() ? shm::RecOp::kDelete : shm::RecOp::kPut), 0,
                       uint32_t(r.value().size()), r.version(), r.timestamp(), uint32_t(i - first), 0};
     bb.add(w, r.key(), r.value());
@@ -108,14 +115,23 @@ void PartitionMover::step() {
       o.error = "new holder node" + std::to_string(o.dest) + " is down";
       continue;
     }
+    if (!o.collected) {
+      // Taken when the copy's turn comes, not when it was asked for: the
+      // launcher asks for many at once, and every write since the join
+      // reaches the new holder anyway.
+      o.blobs = store_.collect(o.partition);
+      o.collected = true;
+      spdlog::info("node {}: move {}: copying partition {} ({} records) to node{}", id_, o.move_id, o.partition,
+                   o.blobs.size(), o.dest);
+    }
     for (int n = 0; n < kBatchesPerStep && o.inflight < kCopyWindow && o.next < o.blobs.size(); ++n)
-      if (!send_batch(o)) break;
+      if (!send_batch(o, now + kStepBudgetNs) || mono_ns() - now > kStepBudgetNs) break;
     if (o.error.empty() && now - o.last_progress_ns > kCopyStallMs * 1'000'000ull)
       o.error = "node" + std::to_string(o.dest) + " did not answer for " + std::to_string(kCopyStallMs) + " ms";
   }
   for (auto it = out_.begin(); it != out_.end();) {
     Outgoing& o = *it;
-    const bool done = o.error.empty() && o.next == o.blobs.size() && o.inflight == 0;
+    const bool done = o.error.empty() && o.collected && o.next == o.blobs.size() && o.inflight == 0;
     if (!done && o.error.empty()) {
       ++it;
       continue;
@@ -159,39 +175,74 @@ void PartitionMover::on_data_reply(const shm::MsgHeader& h, std::string_view pay
   o->acked += answered;
 }
 
-uint32_t PartitionMover::on_data(const shm::MsgHeader& h, std::string_view payload) {
-  shm::BatchReader rd(payload);
-  if (!rd.ok()) return 0;
-  const bool fail = failpoint(kFpMoveReceive);
-  shm::BatchBuilder out;
-  shm::WireRecord r;
-  std::string_view key, value;
-  uint32_t n = 0;
-  while (rd.next(&r, &key, &value)) {
-    shm::WireResult res{};
-    res.index = r.index;
-    if (fail || key.empty() || key.size() > shm::kMaxKeyBytes) {
-      res.status = uint8_t(fail ? shm::RecStatus::kReplicaFailed : shm::RecStatus::kBadRequest);
-    } else {
-      const uint32_t p = partition_of(key, store_.partitions());
-      auto a = store_.apply(p, key, value, r.version, r.timestamp, r.op == uint8_t(shm::RecOp::kDelete),
-                            shm::Policy::kNewer, nullptr);
-      res.status = uint8_t(a == RecordStore::Apply::kFull ? shm::RecStatus::kFull
-                                                          : a == RecordStore::Apply::kStale ? shm::RecStatus::kStale
-                                                                                            : shm::RecStatus::kOk);
-    }
-    out.add_result(res);
-    ++n;
+void PartitionMover::on_data(const shm::MsgHeader& h, std::string_view payload) {
+  Incoming& in = in_.emplace_back();
+  in.from = h.from;
+  in.request_id = h.request_id;
+  if (!spare_payloads_.empty()) {
+    in.payload = std::move(spare_payloads_.back());
+    spare_payloads_.pop_back();
   }
-  Status s = link_.send(h.from, shm::MsgType::kMoveDataReply, h.request_id, out.finish(), 1000);
-  if (!s) spdlog::warn("node {}: move data reply to node {} failed: {}", id_, h.from, s.message());
+  in.payload.assign(payload);
+  in.reader = shm::BatchReader(in.payload);
+  in.fail = failpoint(kFpMoveReceive);
+}
+
+uint32_t PartitionMover::apply_incoming(uint64_t budget_ns) {
+  if (in_.empty()) return 0;
+  const uint64_t until = mono_ns() + budget_ns;
+  uint32_t n = 0;
+  while (!in_.empty()) {
+    Incoming& in = in_.front();
+    shm::WireRecord r;
+    std::string_view key, value;
+    bool more = in.reader.ok();
+    // The clock is read every 8 records: one record may cost tens of
+    // microseconds when its memory is cold (on a virtual machine).
+    for (uint32_t k = 0; more; ++k) {
+      if ((k & 7) == 7 && mono_ns() >= until) break;
+      if (!(more = in.reader.next(&r, &key, &value))) break;
+      shm::WireResult res{};
+      res.index = r.index;
+      if (in.fail || key.empty() || key.size() > shm::kMaxKeyBytes) {
+        res.status = uint8_t(in.fail ? shm::RecStatus::kReplicaFailed : shm::RecStatus::kBadRequest);
+      } else {
+        const uint32_t p = partition_of(key, store_.partitions());
+        if (k == 0) store_.reserve(p, std::min<uint64_t>(in.reader.header().expected_records, kMaxPresizeRecords));
+        auto a = store_.apply(p, key, value, r.version, r.timestamp, r.op == uint8_t(shm::RecOp::kDelete),
+                              shm::Policy::kNewer, nullptr);
+        res.status = uint8_t(a == RecordStore::Apply::kFull    ? shm::RecStatus::kFull
+                             : a == RecordStore::Apply::kStale ? shm::RecStatus::kStale
+                                                               : shm::RecStatus::kOk);
+      }
+      results_.add_result(res);
+      ++n;
+    }
+    if (more) return n;  // the slice is spent; the rest of this batch waits for the next turn
+    // Every record applied (or the batch was malformed: the source counts
+    // the missing answers as a failed copy).
+    Status s = link_.send(in.from, shm::MsgType::kMoveDataReply, in.request_id, results_.finish(), 1000);
+    if (!s) spdlog::warn("node {}: move data reply to node {} failed: {}", id_, in.from, s.message());
+    results_.reset(shm::WriteMode::kAssign, shm::Policy::kNewer, 0);
+    spare_payloads_.push_back(std::move(in.payload));
+    in_.pop_front();
+    if (mono_ns() >= until) break;
+  }
   return n;
 }
 
-void PartitionMover::on_drop(const shm::MsgHeader& h, std::string_view payload, const shm::TableCopy& table) {
-  shm::MoveWire m{};
-  if (payload.size() != sizeof m) return;
-  std::memcpy(&m, payload.data(), sizeof m);
+void PartitionMover::on_drop(const shm::MsgHeader& h, std::string_view payload) {
+  DropRequest d{h.from, h.request_id, {}};
+  if (payload.size() != sizeof d.move) return;
+  std::memcpy(&d.move, payload.data(), sizeof d.move);
+  drops_.push_back(d);
+}
+
+void PartitionMover::drop_next(const shm::TableCopy& table) {
+  if (drops_.empty()) return;
+  const DropRequest d = drops_.front();
+  drops_.pop_front();
+  const shm::MoveWire& m = d.move;
   Code code = Code::kOk;
   uint64_t dropped = 0;
   if (m.partition >= store_.partitions() || m.partition >= table.partitions) {
@@ -209,7 +260,7 @@ void PartitionMover::on_drop(const shm::MsgHeader& h, std::string_view payload, 
     dropped = store_.drop_partition(m.partition);
     spdlog::info("node {}: move {}: dropped partition {} ({} records)", id_, m.move_id, m.partition, dropped);
   }
-  reply(h.from, h.request_id, shm::MsgType::kMoveDropReply, m.move_id, m.partition, code, dropped);
+  reply(d.from, d.request_id, shm::MsgType::kMoveDropReply, m.move_id, m.partition, code, dropped);
 }
 
 }  // namespace cv::node

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -30,13 +31,24 @@ class PartitionMover {
 
   // kMoveCopy from the launcher: start streaming a partition to its new holder.
   void on_copy(const shm::MsgHeader& h, std::string_view payload, const shm::TableCopy& table);
-  // kMoveData from a source: apply the records, answer one result each.
-  // Returns the records handled (for the node's request count).
-  uint32_t on_data(const shm::MsgHeader& h, std::string_view payload);
+  // kMoveData from a source: queue the batch. Its records are applied by
+  // apply_incoming() in slices, so that a write queued behind several
+  // batches in the mailbox waits for a slice, not for every batch.
+  void on_data(const shm::MsgHeader& h, std::string_view payload);
+  // Applies queued move records for about `budget_ns`, answering each batch
+  // (one result per record) when its last record is applied. Returns the
+  // records applied (for the node's request count).
+  uint32_t apply_incoming(uint64_t budget_ns);
+  bool receiving() const { return !in_.empty(); }
   // kMoveDataReply from the new holder.
   void on_data_reply(const shm::MsgHeader& h, std::string_view payload);
-  // kMoveDrop from the launcher: forget a partition this node no longer holds.
-  void on_drop(const shm::MsgHeader& h, std::string_view payload, const shm::TableCopy& table);
+  // kMoveDrop from the launcher: forget a partition this node no longer
+  // holds. Queued: the launcher asks for many at once, and drop_next()
+  // does one per loop turn, so requests between them wait for one only.
+  void on_drop(const shm::MsgHeader& h, std::string_view payload);
+  bool drop_pending() const { return !drops_.empty(); }
+  // Does the oldest queued drop if the table (fresh) no longer lists this node.
+  void drop_next(const shm::TableCopy& table);
   // Sends the next batches of the copies under way; fails those whose new
   // holder died or stopped answering. Cheap when nothing moves.
   void step();
@@ -49,6 +61,7 @@ class PartitionMover {
     int dest = 0;
     int reply_to = 0;          // the launcher's mailbox
     uint64_t reply_request = 0;
+    bool collected = false;    // blobs taken: done when the copy's turn comes
     std::vector<BlobRef> blobs;
     size_t next = 0;           // first blob not yet sent
     int inflight = 0;          // batches sent, not yet answered
@@ -57,9 +70,19 @@ class PartitionMover {
     std::string error;         // set: the copy failed
   };
 
+  // A data batch taken from the mailbox, applied a slice at a time.
+  struct Incoming {
+    int from = 0;
+    uint64_t request_id = 0;
+    std::string payload;       // from spare_payloads_: its pages are in use already
+    shm::BatchReader reader{std::string_view()};
+    bool fail = false;  // the receive failpoint fired for this batch
+  };
+
   void reply(int to, uint64_t request, shm::MsgType type, uint64_t move_id, uint32_t partition, Code code,
              uint64_t records);
-  bool send_batch(Outgoing& o);
+  // Sends the copy's next batch, ending it early at until_ns.
+  bool send_batch(Outgoing& o, uint64_t until_ns);
   bool dest_live(int node) const;
 
   shm::BlockLayout& b_;
@@ -67,6 +90,20 @@ class PartitionMover {
   RecordStore& store_;
   shm::PeerLink& link_;
   std::vector<Outgoing> out_;
+  // Batches received, oldest first; the front one may be partly applied.
+  // Their sources' windows bound how many wait here.
+  std::deque<Incoming> in_;
+  struct DropRequest {
+    int from = 0;
+    uint64_t request_id = 0;
+    shm::MoveWire move{};
+  };
+  std::deque<DropRequest> drops_;
+  // Buffers kept between batches: a fresh 256 KiB buffer is fresh pages,
+  // and faulting them in costs more than filling them.
+  std::vector<std::string> spare_payloads_;
+  shm::BatchBuilder send_builder_;
+  shm::BatchBuilder results_;  // the answers to in_.front()
   // Data batch request id -> (move id, records in the batch).
   std::unordered_map<uint64_t, std::pair<uint64_t, uint32_t>> batches_;
   uint64_t next_batch_ = 1;

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "shm/clock.h"
 #include "shm/record_order.h"
 
 namespace cv::node {
@@ -143,16 +144,37 @@ std::vector<BlobRef> RecordStore::collect(uint32_t partition) const {
 
 uint64_t RecordStore::drop_partition(uint32_t partition) {
   Shard& s = *shards_[partition];
-  Map gone;
+  // The table moves as a whole (no record is touched): a deque never moves
+  // its elements, so the saved iterator stays valid.
+  Dropped& d = dropped_.emplace_back();
   {
     std::lock_guard lk(s.mu);
-    gone.swap(s.map);
+    d.map.swap(s.map);
   }
+  d.next = d.map.begin();
+  const uint64_t n = d.map.size();
+  add(records_, uint64_t(0) - n);
+  return n;
+}
+
+bool RecordStore::free_dropped(uint64_t budget_ns) {
+  if (dropped_.empty()) return false;
+  const uint64_t until = mono_ns() + budget_ns;
   uint64_t bytes = 0;
-  for (const Slot& slot : gone) bytes += slot.blob->key().size() + slot.blob->value().size();
-  add(records_, uint64_t(0) - gone.size());
+  uint32_t k = 0;
+  while (!dropped_.empty()) {
+    Dropped& d = dropped_.front();
+    for (; d.next != d.map.end(); ++d.next, ++k) {
+      if ((k & 7) == 7 && mono_ns() >= until) break;
+      bytes += d.next->blob->key().size() + d.next->blob->value().size();
+      d.next->blob.reset();
+    }
+    if (d.next != d.map.end()) break;
+    dropped_.pop_front();  // the table's own memory
+    if (mono_ns() >= until) break;
+  }
   add(bytes_, uint64_t(0) - bytes);
-  return gone.size();
+  return !dropped_.empty();
 }
 
 void RecordStore::begin_snapshot() {

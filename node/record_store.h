@@ -8,6 +8,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -75,9 +76,14 @@ class RecordStore {
   // move can send the records later while writes go on.
   std::vector<BlobRef> collect(uint32_t partition) const;
   // Forgets every record of one partition (a move took it elsewhere) and
-  // returns how many there were. REQUIRES: called from the thread that
-  // writes, and no snapshot pinned (a backup's copy may point at them).
+  // returns how many there were. Their memory is given back later, by
+  // free_dropped(). REQUIRES: called from the thread that writes, and no
+  // snapshot pinned (a backup's copy may point at them).
   uint64_t drop_partition(uint32_t partition);
+  // Frees dropped records for about `budget_ns`: thousands of frees at once
+  // would hold up the requests behind them. True while some are left.
+  // REQUIRES: called from the thread that writes.
+  bool free_dropped(uint64_t budget_ns);
   bool snapshot_pinned() const { return snapshot_pinned_.load(std::memory_order_acquire); }
 
   uint64_t records() const { return records_.load(std::memory_order_relaxed); }
@@ -143,6 +149,13 @@ class RecordStore {
                      uint64_t version, uint64_t timestamp, bool tombstone);
 
   std::vector<std::unique_ptr<Shard>> shards_;
+  // Tables of dropped partitions whose records are not all freed yet, each
+  // with the first slot still holding its record.
+  struct Dropped {
+    Map map;
+    Map::iterator next;
+  };
+  std::deque<Dropped> dropped_;
   const uint64_t memory_cap_;
   std::atomic<uint64_t> records_{0};
   std::atomic<uint64_t> bytes_{0};

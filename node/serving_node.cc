@@ -1,6 +1,7 @@
 // ServingNode request loop and write coordination.
 #include "node/serving_node.h"
 
+#include <malloc.h>
 #include <sched.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -29,6 +30,18 @@ using shm::WireResult;
 namespace {
 using shm::kReplicaTimeoutMs;
 constexpr int kMaxVersionRetries = 3;
+// Allocations from this size on get a mapping of their own (glibc's largest
+// setting); free memory at the heap's top kept before any goes back to the
+// kernel; the extra taken whenever the heap grows (see run_serving_node).
+constexpr size_t kHeapMmapThresholdBytes = size_t(32) << 20;
+constexpr size_t kHeapTrimThresholdBytes = size_t(1) << 30;
+constexpr size_t kHeapTopPadBytes = size_t(64) << 20;
+// Moved records applied per loop turn: short enough that a write arriving
+// meanwhile waits little, long enough that the loop's other work is small
+// beside it.
+constexpr uint64_t kMoveApplySliceNs = 500'000;
+// Records of dropped partitions freed per loop turn (see the loop's wait).
+constexpr uint64_t kFreeSliceNs = 500'000;
 
 // How long a reply to mailbox `to` may wait for room: briefly for a client
 // (a slow one must not stall the request loop; it times out and retries),
@@ -122,6 +135,13 @@ int ServingNode::run(const std::atomic<bool>& stop) {
     size_t n = inbox_.drain(handler);
     adopt_table();
     mover_.step();
+    if (mover_.drop_pending()) {
+      shm::refresh_table(b_, &table_);
+      mover_.drop_next(table_);
+      stamp_counts();
+    }
+    apply_moved_records();
+    const bool freeing = store_.free_dropped(kFreeSliceNs);
     if (mono_ns() - last_tick_ns_ > 20'000'000ull) {
       tick();
     } else if (const uint32_t change = b_.header.change_seq.load(std::memory_order_relaxed); change != seen_change_) {
@@ -130,8 +150,10 @@ int ServingNode::run(const std::atomic<bool>& stop) {
       backup_->poll();
     }
     backup_->step();
-    if (n == 0 && !backup_->capturing())
-      inbox_.wait(mover_.copying() ? 1'000'000ull : pending_.empty() ? 50'000'000ull : 5'000'000ull);
+    // Freeing dropped records waits for nothing and is paced: a slice, then
+    // a pause in which requests (and other processes) have the core.
+    if (n == 0 && !backup_->capturing() && !mover_.receiving() && !mover_.drop_pending())
+      inbox_.wait(mover_.copying() || freeing ? 1'000'000ull : pending_.empty() ? 50'000'000ull : 5'000'000ull);
     // Between capture slices, hand the core to any process waiting for
     // one: with several nodes capturing at once on few cores, another
     // node's request loop would otherwise wait for a scheduler tick.
@@ -140,6 +162,17 @@ int ServingNode::run(const std::atomic<bool>& stop) {
   backup_->stop();
   spdlog::info("serving node {} stopping: {} records, {} bytes", id_, store_.records(), store_.bytes());
   return 0;
+}
+
+void ServingNode::apply_moved_records() {
+  if (!mover_.receiving()) return;
+  const uint64_t start = mono_ns();
+  const uint32_t n = mover_.apply_incoming(kMoveApplySliceNs);
+  if (n == 0) return;
+  requests_ += n;
+  busy_ns_ += mono_ns() - start;
+  b_.nodes[id_].service_ns_per_record.store(busy_ns_ / requests_, std::memory_order_relaxed);
+  stamp_counts();
 }
 
 void ServingNode::handle(const shm::MsgHeader& h, std::string_view payload) {
@@ -153,16 +186,9 @@ void ServingNode::handle(const shm::MsgHeader& h, std::string_view payload) {
     case MsgType::kScan: on_scan(h, payload); break;
     case MsgType::kBackupRequest: on_backup_request(h, payload); break;
     case MsgType::kMoveCopy: mover_.on_copy(h, payload, table_); break;
-    case MsgType::kMoveData:
-      requests_ += mover_.on_data(h, payload);
-      stamp_counts();
-      break;
+    case MsgType::kMoveData: mover_.on_data(h, payload); break;
     case MsgType::kMoveDataReply: mover_.on_data_reply(h, payload); break;
-    case MsgType::kMoveDrop:
-      shm::refresh_table(b_, &table_);
-      mover_.on_drop(h, payload, table_);
-      stamp_counts();
-      break;
+    case MsgType::kMoveDrop: mover_.on_drop(h, payload); break;
     default: spdlog::warn("node {}: ignoring message type {} from mailbox {}", id_, h.type, h.from); break;
   }
   // The node's measured speed: time per record handled since it started. Slow
@@ -594,6 +620,15 @@ void ServingNode::tick() {
 namespace cv::node {
 
 int run_serving_node(const std::string& cluster, int id) {
+  // Memory freed by dropped partitions and overwritten values stays with the
+  // process for the next writes. With glibc's defaults, a partition's table
+  // is a mapping of its own, unmapped when the partition is dropped, and a
+  // free that leaves the heap's top large gives memory back at once; the
+  // next writes then fault fresh pages in again. On a virtual machine each
+  // of these costs milliseconds, in the request loop, while partitions move.
+  mallopt(M_MMAP_THRESHOLD, int(kHeapMmapThresholdBytes));
+  mallopt(M_TRIM_THRESHOLD, int(kHeapTrimThresholdBytes));
+  mallopt(M_TOP_PAD, int(kHeapTopPadBytes));
   std::unique_ptr<shm::Block> block;
   if (int rc = shm::start_cluster_process(cluster, "node" + std::to_string(id), &block)) return rc;
   ServingNode node(*block, id);

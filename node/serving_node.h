@@ -60,6 +60,8 @@ class ServingNode {
     uint64_t deadline_ns = 0;
   };
 
+  // Applies a slice of the partition records other nodes moved here.
+  void apply_moved_records();
   void handle(const shm::MsgHeader& h, std::string_view payload);
   void on_write(const shm::MsgHeader& h, std::string_view payload);
   void on_replicate(const shm::MsgHeader& h, std::string_view payload);
