@@ -12,6 +12,8 @@
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <string_view>
+#include <cstdlib>
 
 #include "shm/clock.h"
 #include "shm/futex.h"
@@ -110,11 +112,24 @@ static void init_layout(BlockLayout* b, const std::string& cluster, const Cluste
   b->header.total_bytes = kBlockBytes;
   b->header.launcher_pid = launcher_pid;
   b->header.start_time_ns = wall_ns();
+  if (const char* e = std::getenv(kTestClockEnv); e && std::string_view(e) == "1")
+    b->header.test_clock_flags = kTestClockOn;
   b->lock.init();
   b->config = config;
   std::strncpy(b->config.name, cluster.c_str(), kNameBytes - 1);
   b->next_schedule_id.store(1);
   for (auto& m : b->mailboxes) m.producer_lock.init();
+}
+
+// A cluster on a test clock: this process's deadlines follow the offset the
+// test moves. The header is mapped a second time and that mapping is kept
+// for the life of the process, so a thread reading the clock never touches
+// a block another thread unmapped.
+static void install_test_clock(const bip::shared_memory_object& shm, const BlockLayout& b) {
+  if (!(b.header.test_clock_flags & kTestClockOn)) return;
+  auto* header = new bip::mapped_region(shm, bip::read_only, 0, sizeof(BlockHeader));  // kept on purpose
+  const auto* h = static_cast<const BlockHeader*>(header->get_address());
+  g_test_clock_offset_ms.store(&h->test_clock_offset_ms, std::memory_order_release);
 }
 
 Status Block::create(const std::string& cluster, const ClusterConfig& config, int launcher_pid,
@@ -130,6 +145,7 @@ Status Block::create(const std::string& cluster, const ClusterConfig& config, in
     auto* b = static_cast<BlockLayout*>(region.get_address());
     init_layout(b, cluster, config, launcher_pid);
     b->header.init_done.store(1, std::memory_order_release);
+    install_test_clock(shm, *b);
     out->reset(new Block(cluster, std::move(region)));
     return Status::ok();
   } catch (const bip::interprocess_exception& e) {
@@ -162,6 +178,7 @@ Status Block::attach(const std::string& cluster, std::unique_ptr<Block>* out) {
     if (!pid_alive(b->header.launcher_pid) || !launcher_holds_lock(cluster))
       return Status::not_found(not_running + " (its launcher, pid " + std::to_string(b->header.launcher_pid) +
                                ", is gone; cluster up replaces the stale block)");
+    install_test_clock(shm, *b);
     out->reset(new Block(cluster, std::move(region)));
     return Status::ok();
   } catch (const bip::interprocess_exception& e) {

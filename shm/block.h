@@ -55,6 +55,10 @@ class Block {
   boost::interprocess::mapped_region region_;
 };
 
+// Tests: the environment variable that starts a cluster on a test clock
+// (see shm/clock.h), read by the launcher when it creates the block.
+inline constexpr const char* kTestClockEnv = "CACHEVAULT_TEST_CLOCK";
+
 // True if a process with this pid exists and is not a zombie.
 bool pid_alive(int pid);
 // "/dev/shm/cachevault.<name>.lock": held (flock) by a live launcher.

@@ -68,7 +68,10 @@ struct BlockHeader {
   uint32_t reserved0;
   uint64_t total_bytes;
   int32_t launcher_pid;
-  uint32_t reserved1;
+  // kTestClockOn when the cluster was started with CACHEVAULT_TEST_CLOCK=1:
+  // every process then adds test_clock_offset_ms to its monotonic clock
+  // (shm/clock.h). Zero in production.
+  uint32_t test_clock_flags;
   uint64_t start_time_ns;
   // Written last by the creator: a block with init_done == 0 is not ready.
   std::atomic<uint32_t> init_done;
@@ -76,8 +79,11 @@ struct BlockHeader {
   // Bumped on every change of registry state, table or schedules; a futex
   // word, so watchers sleep on it instead of polling.
   std::atomic<uint32_t> change_seq;
-  uint32_t reserved2;
+  // Milliseconds a test moved the cluster's monotonic clock forward; only
+  // read when test_clock_flags says so. Only ever grows.
+  std::atomic<uint32_t> test_clock_offset_ms;
 };
+inline constexpr uint32_t kTestClockOn = 1;
 
 struct ClusterConfig {
   char name[kNameBytes];
@@ -314,6 +320,7 @@ static_assert(std::is_trivially_copyable_v<ClusterConfig>);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(sizeof(std::atomic<uint64_t>) == 8 && sizeof(std::atomic<uint32_t>) == 4);
+static_assert(sizeof(BlockHeader) == 56);
 static_assert(sizeof(NodeSlot) == 104);
 static_assert(sizeof(ScheduleEntry) == 56);
 static_assert(sizeof(MailboxHeader) % 64 == 0);

@@ -10,7 +10,10 @@
 #include <thread>
 
 #include "tests/support/cli_runner.h"
+#include "shm/limits.h"
 #include "tests/support/cluster_verbs.h"
+#include "tests/support/raw_block.h"
+#include "tests/support/test_clock.h"
 
 namespace cv::test {
 namespace {
@@ -158,18 +161,49 @@ INSTANTIATE_TEST_SUITE_P(
                       TargetKill{"WhileConsolidating", "consolidate.start@target0=delay(4000)", "copy completed"}),
     [](const auto& info) { return std::string(info.param.name); });
 
-// Runs a backup of a loaded 3-node, 2-target cluster whose processes get
-// `failpoints`; expects it to complete with every record, and returns its
-// --json answer for the caller's own checks.
-nlohmann::json BackupCompletesDespite(const std::string& cluster, const std::string& failpoints,
-                                      const std::string& log_to_show) {
+// Runs a backup of a loaded 3-node, 2-target cluster on a test clock whose
+// processes get `failpoints`; once `process` reports the failpoint's hang
+// in its log, moves the clock `advance_ms` forward (the timeout the test is
+// about passes at once) with `stuck` left out of the heartbeat check.
+// Expects the backup to complete with every record, and returns its --json
+// answer for the caller's own checks.
+struct StuckBackup {
+  std::string failpoints;
+  std::string process;            // whose log says "failpoint ...: hang"
+  std::vector<std::string> stuck;  // processes whose heartbeat stops
+  uint64_t advance_ms;
+  // Serving nodes whose copies must have arrived before the clock moves
+  // (their own copies are then past any stall check).
+  std::vector<int> sent_first = {};
+};
+
+// Whether every node in `nodes` has sent its copy for the running backup.
+bool CopiesSent(TestCluster& c, const std::vector<int>& nodes) {
+  RawBlock raw(c.name());
+  if (!raw.ok()) return false;
+  for (const shm::ScheduleSlot& s : raw.layout().schedules) {
+    if (s.id == 0) continue;
+    bool all = true;
+    for (int n : nodes) all &= shm::EntryState(s.entries[n].state.load()) == shm::EntryState::kSent;
+    if (all) return true;
+  }
+  return false;
+}
+
+nlohmann::json BackupCompletesDespite(const std::string& cluster, const StuckBackup& p) {
   TestCluster c(cluster);
-  Up(c, {"--nodes", "3", "--replicas", "2", "--targets", "2"}, {"CACHEVAULT_FAILPOINTS=" + failpoints});
+  Up(c, {"--nodes", "3", "--replicas", "2", "--targets", "2"},
+     {"CACHEVAULT_FAILPOINTS=" + p.failpoints, kTestClockEnvEntry});
   EXPECT_EQ(c.cli({"load", "--records", "5000", "--value-size", "60"}).rc, 0);
   RecordMap before = Scan(c);
   SpawnedBackup b = SpawnBackup(c);
+  EXPECT_TRUE(wait_until([&] { return c.log(p.process).find(": hang") != std::string::npos; }, 60000))
+      << p.process << " never reached " << p.failpoints << "\n" << LogTail(c, p.process);
+  EXPECT_TRUE(wait_until([&] { return CopiesSent(c, p.sent_first); }, 60000));
+  advance_clock(c, p.advance_ms, p.stuck);
   const int rc = b.Wait(120);
-  EXPECT_EQ(rc, 0) << "backup with " << failpoints << ": " << b.Err() << "\n" << LogTail(c, log_to_show);
+  EXPECT_EQ(rc, 0) << "backup with " << p.failpoints << ": " << b.Err() << "\n" << LogTail(c, p.process) << "\n"
+                   << LogTail(c, "launcher");
   if (rc != 0) return {};
   nlohmann::json j = b.Json();
   EXPECT_EQ(j["state"], "consolidation completed");
@@ -180,20 +214,24 @@ nlohmann::json BackupCompletesDespite(const std::string& cluster, const std::str
 }
 
 // A target that is alive but stuck (here: hung at the start of its
-// consolidation) stops stamping its heartbeat: the launcher fences it, and
-// another target finishes the backup.
+// consolidation) stops stamping its heartbeat: once kTargetHeartbeatTimeoutMs
+// passed on the clock the launcher fences it, and another target finishes
+// the backup.
 TEST(BackupFaultsTest, HungTargetIsFencedAndAnotherTargetFinishes) {
-  nlohmann::json j = BackupCompletesDespite("bfh", "consolidate.start@target0=hang", "launcher");
+  nlohmann::json j = BackupCompletesDespite(
+      "bfh", {"consolidate.start@target0=hang", "target0", {"target0"}, shm::kTargetHeartbeatTimeoutMs + 1000});
   ASSERT_FALSE(j.is_null());
   EXPECT_GE(j.value("failovers", 0), 1) << j.dump();
   EXPECT_EQ(j.value("target", 99), 1) << j.dump();
 }
 
 // A serving node whose backup thread is stuck (hung as it starts sending)
-// while its request loop still answers: the target leaves its copy out once
-// it shows no progress, and the other replicas cover its partitions.
+// while its request loop still answers: once its copy showed no progress
+// for kEntryStallMs on the clock, the target leaves it out, and the other
+// replicas cover its partitions.
 TEST(BackupFaultsTest, NodeStuckMidBackupIsLeftOutAndReplicasCoverIt) {
-  nlohmann::json j = BackupCompletesDespite("bfs", "send.start@node1=hang", "target0");
+  nlohmann::json j =
+      BackupCompletesDespite("bfs", {"send.start@node1=hang", "node1", {}, shm::kEntryStallMs + 1000, {0, 2}});
   ASSERT_FALSE(j.is_null());
   ASSERT_TRUE(j["nodes"].is_array()) << j.dump();
   EXPECT_EQ(j["nodes"][1].value("state", ""), "failed") << j.dump();
