@@ -8,13 +8,17 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "shm/limits.h"
+
 namespace cv::client {
 
-// Exit codes of CLI.md.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;  // runtime failure, e.g. a missing file or a dead cluster
-inline constexpr int kExitUsage = 2;    // bad flag, argument or value
-inline constexpr int kExitCorrupt = 3;  // corrupt or unreadable data file
+// Exit codes of CLI.md, declared once for every process in shm/limits.h:
+// 0 ok, 1 runtime failure (a missing file, a dead cluster), 2 bad flag,
+// argument or value, 3 corrupt or unreadable data file.
+using shm::kExitCorrupt;
+using shm::kExitFailure;
+using shm::kExitOk;
+using shm::kExitUsage;
 
 // The version of every JSON object the CLI prints, as its "schema" field.
 // Fields are only ever added under one version; it changes when one is
