@@ -8,6 +8,9 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
 #include <memory>
 #include <vector>
 
@@ -446,6 +449,21 @@ bool has_flag(int argc, char** argv, const char* flag) {
 
 }  // namespace
 
+// Overwrites the value of --requirepass in this process's own argv, which
+// any local user can read in /proc/PID/cmdline (ps), and which the detached
+// launcher keeps for its whole life. The parser gets a copy first.
+static void hide_password(int argc, char** argv) {
+  constexpr std::string_view kFlag = "--requirepass";
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    char* secret = nullptr;
+    if (a == kFlag && i + 1 < argc) secret = argv[i + 1];
+    else if (a.size() > kFlag.size() && a.substr(0, kFlag.size() + 1) == std::string(kFlag) + "=")
+      secret = argv[i] + kFlag.size() + 1;
+    if (secret) std::memset(secret, '*', std::strlen(secret));
+  }
+}
+
 int run_cli(int argc, char** argv) {
   // Client commands honour CACHEVAULT_FAILPOINTS as the process "client" and
   // log to stderr (warnings and up unless CACHEVAULT_LOG_LEVEL says
@@ -485,8 +503,12 @@ int run_cli(int argc, char** argv) {
     fprintf(stderr, "cachevault: %s\nrun 'cachevault --help' for usage\n", unknown.c_str());
     return kExitUsage;
   }
+  std::vector<std::string> arg_copy(argv, argv + argc);
+  std::vector<char*> arg_ptrs;
+  for (std::string& a : arg_copy) arg_ptrs.push_back(a.data());
+  hide_password(argc, argv);
   try {
-    app.parse(argc, argv);
+    app.parse(argc, arg_ptrs.data());
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {

@@ -6,12 +6,14 @@
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -155,6 +157,61 @@ TEST_F(FileEnvTest, ACheckpointThatCannotBeWrittenKeepsTheEarlierOne) {
     EXPECT_EQ(got.position, 4096u) << "the progress recorded before is not lost";
     EXPECT_EQ(Entries(), std::vector<std::string>{"r.ckpt"});
   }
+}
+
+// The checkpoint's temp name is predictable ("<path>.tmp.<pid>"): another
+// local user who can write the directory could plant a symlink there to make
+// us create or truncate a file of their choosing. A planted link is removed,
+// never followed; and one planted again right after that removal (the race)
+// meets O_EXCL | O_NOFOLLOW: the write fails, naming the temp file, and the
+// file the link points at is untouched.
+class ReplantingEnv : public shm::FileEnv {
+ public:
+  ReplantingEnv(std::string temp, std::string target) : temp_(std::move(temp)), target_(std::move(target)) {}
+  Status unlink(const std::string& path) override {
+    Status s = FileEnv::unlink(path);
+    if (path == temp_ && ::symlink(target_.c_str(), temp_.c_str()) != 0) return Status::io_error("replant");
+    return s;
+  }
+
+ private:
+  std::string temp_, target_;
+};
+
+TEST_F(FileEnvTest, ACheckpointIsNeverWrittenThroughASymlinkAtItsTempName) {
+  const std::string path = dir_ + "/r.ckpt";
+  const std::string victim = dir_ + "/victim";
+  { std::ofstream(victim) << "precious"; }
+  auto victim_text = [&] {
+    std::ifstream in(victim);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  const std::string temp = path + ".tmp." + std::to_string(getpid());
+  client::RestoreCheckpoint c;
+  c.position = 77;
+
+  ASSERT_EQ(symlink(victim.c_str(), temp.c_str()), 0);
+  ASSERT_TRUE(client::write_checkpoint(path, c, shm::FileEnv::real()));
+  EXPECT_EQ(victim_text(), "precious");
+  client::RestoreCheckpoint got;
+  ASSERT_TRUE(client::read_checkpoint(path, &got));
+  EXPECT_EQ(got.position, 77u);
+
+  ReplantingEnv racing(temp, victim);
+  c.position = 99;
+  Status s = client::write_checkpoint(path, c, racing);
+  EXPECT_FALSE(s);
+  EXPECT_NE(s.message().find(temp), std::string::npos) << s.message();
+  EXPECT_EQ(victim_text(), "precious");
+  ASSERT_TRUE(client::read_checkpoint(path, &got));
+  EXPECT_EQ(got.position, 77u) << "the checkpoint written before is kept";
+  ::unlink(temp.c_str());
+
+  // A dangling link (to a file not there yet) is not followed either.
+  ReplantingEnv dangling(temp, dir_ + "/planted");
+  EXPECT_FALSE(client::write_checkpoint(path, c, dangling));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/planted"));
+  ::unlink(temp.c_str());
 }
 
 TEST_F(FileEnvTest, AMilestoneThatCannotBeWrittenLeavesNoHalfFile) {

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include "shm/block.h"
 #include "shm/proc_state.h"
@@ -42,6 +43,43 @@ TEST(LocalUser, BlockOpenedToOthersIsRefusedNamingPathAndMode) {
   // Neither treated as stale nor removed: the cluster still runs.
   EXPECT_EQ(down.rc, 1) << down.err;
   EXPECT_EQ(c.cli({"status"}).rc, 0);
+}
+
+// Mode 0600 is not enough: a block another user made (here: handed to
+// nobody, uid 65534, by root) is refused though its mode is private.
+TEST(LocalUser, BlockOwnedByAnotherUserIsRefusedNamingTheOwner) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to give a file to another user";
+  TestCluster c("lu");
+  ASSERT_EQ(c.up({"--nodes", "1", "--targets", "1", "--replicas", "1"}).rc, 0);
+  ASSERT_EQ(chown(segment_path(c).c_str(), 65534, 65534), 0);
+  CliResult put = c.cli({"put", "k", "v"});
+  ASSERT_EQ(chown(segment_path(c).c_str(), geteuid(), getegid()), 0);
+  EXPECT_EQ(put.rc, 1) << put.err;
+  EXPECT_NE(put.err.find(segment_path(c)), std::string::npos) << put.err;
+  EXPECT_NE(put.err.find("65534"), std::string::npos) << put.err;
+  EXPECT_EQ(c.cli({"put", "k", "v"}).rc, 0) << "ours again, it is used";
+}
+
+// Any local user can read /proc/PID/cmdline (ps). The password of
+// --requirepass must not be there for the life of the launcher.
+TEST(LocalUser, RequirepassIsNotVisibleInTheProcessList) {
+  TestCluster c("lu");
+  const std::string secret = "s3cret-" + std::to_string(getpid());
+  ASSERT_EQ(c.up({"--nodes", "1", "--targets", "1", "--replicas", "1", "--requirepass", secret}).rc, 0);
+  int launcher = 0;
+  {
+    RawBlock raw(c.name());
+    ASSERT_TRUE(raw.ok());
+    launcher = raw.layout().header.launcher_pid;
+  }
+  std::vector<int> pids{launcher, c.pid_of("serving", 0), c.pid_of("target", 0)};
+  for (int pid : pids) {
+    ASSERT_GT(pid, 0);
+    const std::string cmdline = read_text("/proc/" + std::to_string(pid) + "/cmdline");
+    EXPECT_FALSE(cmdline.empty()) << pid;
+    EXPECT_EQ(cmdline.find(secret), std::string::npos) << "pid " << pid << ": " << cmdline;
+  }
+  EXPECT_EQ(c.log("launcher").find(secret), std::string::npos) << "the launcher's start line shows the password";
 }
 
 TEST(LocalUser, LockFileWithWideModeIsRefused) {
