@@ -32,7 +32,7 @@ int check_key(const std::string& key) {
 int check_value_size(const std::string& what, uint64_t size) {
   if (size > shm::kMaxValueBytes)
     return report_error(kExitUsage, what + " of " + std::to_string(size) + " bytes is larger than the limit of " +
-                                        std::to_string(shm::kMaxValueBytes) + " bytes (1 MiB)");
+                                        std::to_string(shm::kMaxValueBytes) + " bytes (16 MiB)");
   return 0;
 }
 
@@ -94,7 +94,7 @@ int read_value_file(const std::string& path, std::string* value) {
   if (read_error) return fail("--value-file " + path + ": " + strerror(err));
   if (value->size() > shm::kMaxValueBytes)
     return report_error(kExitUsage, "--value-file " + path + " holds more than the limit of " +
-                                        std::to_string(shm::kMaxValueBytes) + " bytes (1 MiB)");
+                                        std::to_string(shm::kMaxValueBytes) + " bytes (16 MiB)");
   return 0;
 }
 

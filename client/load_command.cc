@@ -72,7 +72,7 @@ int cmd_load(const std::string& cluster, const LoadOptions& o) {
   if (o.value_size > shm::kMaxValueBytes)
     return report_error(kExitUsage, "--value-size " + std::to_string(o.value_size) +
                                         " is larger than the limit of " + std::to_string(shm::kMaxValueBytes) +
-                                        " bytes (1 MiB)");
+                                        " bytes (16 MiB)");
   if (o.duration_s < 0) return report_error(kExitUsage, "--duration must not be negative");
   const size_t key_len = o.key_prefix.size() + 10;
   if (key_len > shm::kMaxKeyBytes)

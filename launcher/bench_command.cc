@@ -18,6 +18,7 @@
 #include "client/cli_output.h"
 #include "launcher/bench_plot.h"
 #include "launcher/subprocess.h"
+#include "shm/limits.h"
 
 namespace cv::launcher {
 
@@ -301,9 +302,9 @@ void print_human(const json& r) {
 }  // namespace
 
 int run_bench(const BenchOptions& o) {
-  if (o.records == 0 || o.value_size > (1u << 20) || o.nodes < 1 || o.replicas < 1 || o.replicas > o.nodes) {
+  if (o.records == 0 || o.value_size > shm::kMaxValueBytes || o.nodes < 1 || o.replicas < 1 || o.replicas > o.nodes) {
     return client::report_error(client::kExitUsage,
-                                "bench needs --records >= 1, --value-size <= 1 MiB and 1 <= --replicas <= --nodes");
+                                "bench needs --records >= 1, --value-size <= 16 MiB and 1 <= --replicas <= --nodes");
   }
   std::string base = o.dir;
   bool remove_base = false;

@@ -175,7 +175,7 @@ void add_data_commands(CLI::App& app, CliContext& ctx) {
   auto* cmd = app.add_subcommand("put", "write one record");
   add_name(cmd, &ctx.name);
   cmd->add_option("KEY", put->key, "key (1 B to 1 KiB)")->required();
-  auto* value_opt = cmd->add_option("VALUE", put->value, "value (up to 1 MiB)");
+  auto* value_opt = cmd->add_option("VALUE", put->value, "value (up to 16 MiB; --value-file for long ones)");
   auto* file_opt = cmd->add_option("--value-file", put->value_file, "read the value from this file ('-': stdin), byte for byte");
   value_opt->excludes(file_opt);
   add_json(cmd, &put->json, "print {\"key\", \"version\", \"bytes\"}");
@@ -222,7 +222,7 @@ void add_data_commands(CLI::App& app, CliContext& ctx) {
   cmd->add_option("--records", load->records, "how many records (keys <prefix>0000000000 up)")
       ->required()
       ->check(CLI::Range(int64_t(1), kMaxCount));
-  cmd->add_option("--value-size", load->value_size, "value bytes, up to 1M (default 100)")
+  cmd->add_option("--value-size", load->value_size, "value bytes, up to 16M (default 100)")
       ->transform(kSize)
       ->check(CLI::Range(uint64_t(0), uint64_t(shm::kMaxValueBytes)));
   cmd->add_option("--seed", load->seed, "seed of the values (default 1)")->check(CLI::Range(int64_t(0), INT64_MAX));
@@ -388,7 +388,7 @@ void add_tool_commands(CLI::App& app, CliContext& ctx) {
   auto* bench = ctx.make<BenchOptions>();
   cmd = app.add_subcommand("bench", "load, back up and restore on real clusters and report figures");
   cmd->add_option("--records", bench->records, "records (default 1000000)")->check(CLI::Range(int64_t(1), kMaxCount));
-  cmd->add_option("--value-size", bench->value_size, "value bytes, up to 1M (default 100)")
+  cmd->add_option("--value-size", bench->value_size, "value bytes, up to 16M (default 100)")
       ->transform(kSize)
       ->check(CLI::Range(uint64_t(0), uint64_t(shm::kMaxValueBytes)));
   cmd->add_option("--nodes", bench->nodes, "serving nodes (default 3)")->check(CLI::Range(1, shm::kMaxServingNodes));

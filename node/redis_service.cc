@@ -169,7 +169,7 @@ RedisService::RedisService(shm::Block& block, int id, const RecordStore& store)
         return l;
       }()),
       started_ns_(mono_ns()),
-      node_inbox_(&block.layout().mailboxes[id], block.ring(id)),
+      node_inbox_(block.mailbox(id)),
       my_inbox_(&block.layout().mailboxes[shm::kFirstFrontendMailbox + id], block.ring(shm::kFirstFrontendMailbox + id)),
       my_mailbox_(shm::kFirstFrontendMailbox + id),
       tcp_acceptor_(io_),

@@ -22,6 +22,8 @@
 #include <string_view>
 #include <type_traits>
 
+#include "shm/limits.h"
+
 namespace cv::fmt {
 
 // ---- Byte order. Every multi-byte field is little-endian on disk. ----
@@ -78,7 +80,7 @@ inline const char* kind_name(uint32_t kind) {
 
 inline constexpr size_t kMinKeyBytes = 1;
 inline constexpr size_t kMaxKeyBytes = 1024;
-inline constexpr size_t kMaxValueBytes = 1u << 20;
+inline constexpr size_t kMaxValueBytes = shm::kMaxValueBytes;
 // A block is closed before it would pass this many payload bytes; a single
 // record bigger than that gets a block of its own.
 inline constexpr size_t kBlockTargetBytes = 64u << 10;

@@ -95,7 +95,7 @@ Status BackupWriter::add(const RecordView& r) {
   }
   if (r.value.size() > kMaxValueBytes) {
     return Status::invalid("backup file " + final_path_ + ": value of " +
-                           std::to_string(r.value.size()) + " bytes (at most 1 MiB allowed)");
+                           std::to_string(r.value.size()) + " bytes (at most " + std::to_string(kMaxValueBytes) + " allowed)");
   }
   if (r.tombstone && info_.kind == kConsolidated) {
     return Status::invalid("backup file " + final_path_ + ": tombstone in a consolidated backup");

@@ -188,6 +188,8 @@ Status Block::attach(const std::string& cluster, std::unique_ptr<Block>* out) {
 }
 
 bool Block::remove(const std::string& cluster) {
+  // Spill files whose messages were never read go with the block.
+  spill_remove_all(cluster);
   return bip::shared_memory_object::remove(segment_name(cluster).c_str());
 }
 

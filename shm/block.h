@@ -9,6 +9,8 @@
 #include <string>
 
 #include "shm/block_layout.h"
+#include "shm/mailbox.h"
+#include "shm/spill.h"
 #include "shm/status.h"
 
 namespace cv::shm {
@@ -41,6 +43,10 @@ class Block {
     return static_cast<char*>(region_.get_address()) + kRingsOffset + uint64_t(mailbox) * kMailboxRingBytes;
   }
   const std::string& cluster() const { return cluster_; }
+  // Where this cluster's oversized messages go (shm/spill.h).
+  const std::string& spill_prefix() const { return spill_prefix_; }
+  // A view of mailbox `index` that can send messages of any size.
+  Mailbox mailbox(int index) { return Mailbox(&layout().mailboxes[index], ring(index), spill_prefix_); }
 
   // Bumps change_seq and wakes every watcher of the block.
   void notify_change();
@@ -49,9 +55,10 @@ class Block {
 
  private:
   Block(std::string cluster, boost::interprocess::mapped_region region)
-      : cluster_(std::move(cluster)), region_(std::move(region)) {}
+      : cluster_(std::move(cluster)), spill_prefix_(shm::spill_prefix(cluster_)), region_(std::move(region)) {}
 
   std::string cluster_;
+  std::string spill_prefix_;
   boost::interprocess::mapped_region region_;
 };
 

@@ -38,7 +38,8 @@ inline constexpr int kFirstClientMailbox = kMaxServingNodes + kMaxTargets;
 inline constexpr int kFirstFrontendMailbox = kMaxServingNodes + kMaxTargets + kMaxClients;
 inline constexpr size_t kPasswordBytes = 128;
 // Each mailbox ring holds this many bytes of messages. A single message may
-// take at most a quarter, so a 1 MiB value always fits with room to spare.
+// take at most a quarter; a larger one (values of several MiB) travels in a
+// spill file named by a small ring message (shm/spill.h).
 inline constexpr uint64_t kMailboxRingBytes = 8ull << 20;
 inline constexpr uint64_t kMaxMessageBytes = kMailboxRingBytes / 4;
 
@@ -324,6 +325,6 @@ static_assert(sizeof(BlockHeader) == 56);
 static_assert(sizeof(NodeSlot) == 104);
 static_assert(sizeof(ScheduleEntry) == 56);
 static_assert(sizeof(MailboxHeader) % 64 == 0);
-static_assert(kMaxMessageBytes > (1u << 20) + 4096, "a 1 MiB value must fit one message");
+static_assert(kMaxMessageBytes > (1u << 20) + 4096, "a 1 MiB value fits one message, without a spill file");
 
 }  // namespace cv::shm

@@ -3,6 +3,7 @@
 // nodes that stamp their heartbeat well inside it, read the same numbers.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace cv::shm {
@@ -50,6 +51,11 @@ inline constexpr uint64_t kKillReapTimeoutMs = 2000;
 // A node that stops waits this long for its backup thread (idle priority,
 // raised to normal for the wait) before it leaves without it.
 inline constexpr uint64_t kWorkerStopTimeoutMs = 2000;
+
+// The largest value a record may hold, on every path: the Redis protocol,
+// the CLI, the messages between processes (those over a ring's share travel
+// in spill files, shm/spill.h) and the backup file format.
+inline constexpr size_t kMaxValueBytes = size_t(16) << 20;
 
 // Process exit codes (see ../shared/CLI.md).
 inline constexpr int kExitOk = 0;

@@ -9,6 +9,7 @@
 #include "shm/futex.h"
 #include "shm/messages.h"
 #include "shm/rate_limited_log.h"
+#include "shm/spill.h"
 
 namespace cv::shm {
 
@@ -28,6 +29,20 @@ Status Mailbox::send(uint16_t type, uint16_t from, uint32_t gen, uint64_t reques
 
 Status Mailbox::send2(uint16_t type, uint16_t from, uint32_t gen, uint64_t request_id, std::string_view p1,
                       std::string_view p2, Deadline deadline, uint32_t to_gen) {
+  if (round8(sizeof(MsgHeader) + p1.size() + p2.size()) <= kMaxMessageBytes)
+    return send_frame(type, from, gen, request_id, p1, p2, deadline, to_gen);
+  if (spill_prefix_.empty())
+    return Status::invalid("message of " + std::to_string(p1.size() + p2.size()) + " bytes is too large");
+  SpillRefWire ref;
+  if (Status s = spill_write(spill_prefix_, type, p1, p2, &ref); !s) return s;
+  Status s = send_frame(kSpillType, from, gen, request_id,
+                        std::string_view(reinterpret_cast<const char*>(&ref), sizeof ref), {}, deadline, to_gen);
+  if (!s) spill_discard(ref);
+  return s;
+}
+
+Status Mailbox::send_frame(uint16_t type, uint16_t from, uint32_t gen, uint64_t request_id, std::string_view p1,
+                           std::string_view p2, Deadline deadline, uint32_t to_gen) {
   const uint64_t payload = p1.size() + p2.size();
   const uint64_t need = round8(sizeof(MsgHeader) + payload);
   if (need > kMaxMessageBytes) return Status::invalid("message of " + std::to_string(payload) + " bytes is too large");
@@ -86,6 +101,32 @@ static std::string frame_problem(const MsgHeader& mh, uint64_t head, uint64_t ta
   return {};
 }
 
+namespace {
+// The receiving process's buffer for spilled messages: one message at a
+// time is handed on, so one buffer serves them all (a thread's own, for the
+// processes that drain on several threads).
+thread_local std::string t_spilled;
+}  // namespace
+
+bool Mailbox::unspill(MsgHeader* mh, std::string_view* payload) {
+  SpillRefWire ref;
+  if (payload->size() != sizeof ref) {
+    g_mailbox_log.warn("mailbox of pid {}: dropped a spill message of {} bytes from mailbox {}",
+                       h_->consumer_pid.load(), payload->size(), mh->from);
+    return false;
+  }
+  std::memcpy(&ref, payload->data(), sizeof ref);
+  if (Status s = spill_read(ref, &t_spilled); !s) {
+    g_mailbox_log.warn("mailbox of pid {}: dropped a spilled message of type {} from mailbox {}: {}",
+                       h_->consumer_pid.load(), ref.type, mh->from, s.message());
+    return false;
+  }
+  mh->type = ref.type;
+  mh->payload_bytes = uint32_t(t_spilled.size());
+  *payload = t_spilled;
+  return true;
+}
+
 size_t Mailbox::drain(const std::function<void(const MsgHeader&, std::string_view)>& fn) {
   const uint64_t tail = h_->tail.load(std::memory_order_acquire);
   const uint64_t start = h_->head.load(std::memory_order_relaxed);
@@ -123,8 +164,10 @@ size_t Mailbox::drain(const std::function<void(const MsgHeader&, std::string_vie
       break;
     }
     if (mh.type != kPadType) {
-      const std::string_view payload(ring_ + head % kRing + sizeof mh, mh.payload_bytes);
-      if (mh.from >= kMailboxCount) {
+      std::string_view payload(ring_ + head % kRing + sizeof mh, mh.payload_bytes);
+      if (mh.type == kSpillType && mh.from < kMailboxCount && !unspill(&mh, &payload)) {
+        // Dropped (and logged) by unspill.
+      } else if (mh.from >= kMailboxCount) {
         g_mailbox_log.warn("mailbox of pid {}: dropped a message of type {} from mailbox {}, which does not exist",
                            h_->consumer_pid.load(), mh.type, mh.from);
       } else if (Status ok = check_message(mh.type, payload); !ok) {

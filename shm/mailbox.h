@@ -33,11 +33,15 @@ inline constexpr uint16_t kPadType = 0xffff;
 // A view of one mailbox; cheap to copy. The block must outlive it.
 class Mailbox {
  public:
-  Mailbox(MailboxHeader* header, char* ring) : h_(header), ring_(ring) {}
+  // spill_prefix (shm/spill.h, the block's cluster): where a sender puts a
+  // message too large for the ring; without one such a message is refused.
+  Mailbox(MailboxHeader* header, char* ring, std::string_view spill_prefix = {})
+      : h_(header), ring_(ring), spill_prefix_(spill_prefix) {}
 
   // Producer side: copies one message in. Waits for room until the deadline;
-  // gives up early with kPeerDown if the consumer's pid is gone.
-  // REQUIRES: payload.size() + sizeof(MsgHeader) <= kMaxMessageBytes.
+  // gives up early with kPeerDown if the consumer's pid is gone. A message
+  // larger than kMaxMessageBytes goes through a spill file (shm/spill.h), up
+  // to kMaxSpillMessageBytes.
   // to_generation: for a reply, the generation of the requester (see MsgHeader).
   Status send(uint16_t type, uint16_t from, uint32_t from_generation, uint64_t request_id,
               std::string_view payload, Deadline deadline, uint32_t to_generation = 0);
@@ -52,7 +56,8 @@ class Mailbox {
   // Every frame is checked first (length, payload length, sender index,
   // check_message of shm/messages.h): a malformed message is dropped and
   // logged (rate-limited); a frame that breaks the ring's framing makes the
-  // consumer skip to the tail. fn only ever sees well-formed messages.
+  // consumer skip to the tail. fn only ever sees well-formed messages. A
+  // spilled message is read from its file here and reaches fn as any other.
   size_t drain(const std::function<void(const MsgHeader&, std::string_view)>& fn);
   // Sleeps until something is published or timeout_ns passes.
   void wait(uint64_t timeout_ns);
@@ -70,8 +75,17 @@ class Mailbox {
   // Drops everything up to `tail` and wakes producers waiting for room.
   void resync(uint64_t tail);
 
+  // Reads a spilled message (a kSpillType frame) into a buffer of this
+  // thread's: *mh and *payload then describe the message itself. False if
+  // it cannot be read (logged).
+  bool unspill(MsgHeader* mh, std::string_view* payload);
+  // Sends a message that fits the ring.
+  Status send_frame(uint16_t type, uint16_t from, uint32_t from_generation, uint64_t request_id,
+                    std::string_view part1, std::string_view part2, Deadline deadline, uint32_t to_generation);
+
   MailboxHeader* h_;
   char* ring_;
+  std::string_view spill_prefix_;
 };
 
 }  // namespace cv::shm

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "shm/limits.h"
 #include "shm/status.h"
 
 namespace cv::shm {
@@ -149,7 +150,6 @@ struct BackupReplyWire {
 static_assert(sizeof(BackupReplyWire) == 16);
 
 inline constexpr size_t kMaxKeyBytes = 1024;
-inline constexpr size_t kMaxValueBytes = 1 << 20;
 // A kGetReply whose records would pass this many bytes is sent in parts:
 // each but the last carries tag kGetReplyMore.
 inline constexpr size_t kGetReplySplitBytes = 1024 * 1024;

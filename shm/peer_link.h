@@ -34,9 +34,7 @@ class PeerLink {
     return box.send(uint16_t(type), uint16_t(self_), gen_, request_id, payload, Deadline::in_ms(timeout_ms),
                     to_generation);
   }
-  Mailbox mailbox(int index) {
-    return Mailbox(&block_.layout().mailboxes[index], block_.ring(index));
-  }
+  Mailbox mailbox(int index) { return block_.mailbox(index); }
   int self() const { return self_; }
   uint32_t generation() const { return gen_; }
   void set_generation(uint32_t g) { gen_ = g; }

@@ -2,6 +2,7 @@
 // CLI.md, and changes nothing.
 #include <gtest/gtest.h>
 
+#include "shm/limits.h"
 #include "tests/support/cli_runner.h"
 
 namespace cv::test {
@@ -33,7 +34,7 @@ TEST(BadInputTest, OversizedKeyAndValueAreRefused) {
   TempDir tmp;
   const std::string big = tmp / "big";
   FILE* f = fopen(big.c_str(), "wb");
-  std::string v((1 << 20) + 1, 'v');
+  std::string v(shm::kMaxValueBytes + 1, 'v');
   fwrite(v.data(), 1, v.size(), f);
   fclose(f);
   ExpectUsageError({"put", "k", "--value-file", big, "--name", "nonexistent"}, "value");

@@ -14,6 +14,7 @@
 #include "cachevault/version.h"
 #include "client/progress.h"
 #include "launcher/cluster_options.h"
+#include "shm/limits.h"
 #include "tests/support/cli_runner.h"
 #include "tests/support/cluster_verbs.h"
 
@@ -121,7 +122,7 @@ TEST(CliTest, BadNumbersAreUsageErrorsNamingTheFlag) {
   ExpectUsageErrorNaming({"load", "--records", "18446744073709551611", "--name", "nx"}, "--records");
   ExpectUsageErrorNaming({"load", "--records", "5", "--duration", "-1", "--name", "nx"}, "--duration");
   ExpectUsageErrorNaming({"load", "--records", "5", "--value-size", "-1", "--name", "nx"}, "--value-size");
-  ExpectUsageErrorNaming({"load", "--records", "5", "--value-size", "2M", "--name", "nx"}, "--value-size");
+  ExpectUsageErrorNaming({"load", "--records", "5", "--value-size", "17M", "--name", "nx"}, "--value-size");
   ExpectUsageErrorNaming({"load", "--records", "5", "--window", "0", "--name", "nx"}, "--window");
   ExpectUsageErrorNaming({"restore", "f.cvb", "--entry-node", "-1", "--name", "nx"}, "--entry-node");
   ExpectUsageErrorNaming({"restore", "f.cvb", "--entry-node", "32", "--name", "nx"}, "--entry-node");
@@ -203,7 +204,7 @@ TEST(CliTest, ValueFileThatIsADirectoryOrTooLargeIsRefused) {
   EXPECT_EQ(r.rc, 2) << r.err;
   EXPECT_NE(r.err.find("is a directory"), std::string::npos) << r.err;
   const std::string big = tmp / "big";
-  const size_t size = (1u << 20) + 100000;
+  const size_t size = shm::kMaxValueBytes + 100000;
   std::ofstream(big, std::ios::binary) << std::string(size, 'v');
   r = run_cli({"put", "k", "--value-file", big, "--name", "not-running-xyz"}, {}, 30);
   EXPECT_EQ(r.rc, 2) << r.err;

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <random>
 #include <string>
 #include <vector>
@@ -15,6 +17,7 @@
 #include "shm/block_layout.h"
 #include "shm/mailbox.h"
 #include "shm/messages.h"
+#include "shm/spill.h"
 
 namespace cv::shm {
 namespace {
@@ -84,7 +87,105 @@ TEST_F(MailboxTest, WrapsAroundTheRingManyTimes) {
 }
 
 TEST_F(MailboxTest, RefusesAMessageLargerThanTheLimit) {
+  // Without a spill prefix (a view that cannot spill) the ring's share is the limit.
   EXPECT_FALSE(Send(std::string(kMaxMessageBytes, 'x')));
+}
+
+// Spilled messages: a cluster name of this test's own, so that its files
+// are told apart and removed with spill_remove_all.
+class SpillTest : public MailboxTest {
+ protected:
+  void SetUp() override {
+    MailboxTest::SetUp();
+    cluster_ = "spilltest-" + std::to_string(getpid());
+    prefix_ = spill_prefix(cluster_);
+  }
+  void TearDown() override {
+    spill_remove_all(cluster_);
+    MailboxTest::TearDown();
+  }
+  Mailbox SpillBox() { return Mailbox(header_, ring_, prefix_); }
+  size_t SpillFiles() {
+    size_t count = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/dev/shm"))
+      if (e.path().filename().string().rfind(prefix_, 0) == 0) ++count;
+    return count;
+  }
+  std::string cluster_, prefix_;
+};
+
+TEST_F(SpillTest, AMessageLargerThanTheRingArrivesWholeAndLeavesNoFile) {
+  // Larger than the whole ring, let alone a message's share of it.
+  std::string big(kMailboxRingBytes + 12345, 'x');
+  for (size_t i = 0; i < big.size(); i += 4096) big[i] = char('a' + (i / 4096) % 26);
+  ASSERT_TRUE(SpillBox().send(kRawType, 7, 3, 42, big, Deadline::in_ms(5000)));
+  ASSERT_TRUE(SpillBox().send(kRawType, 7, 3, 43, "after", Deadline::in_ms(5000)));
+  EXPECT_EQ(SpillFiles(), 1u);
+  std::vector<std::pair<uint64_t, std::string>> got;
+  Box().drain([&](const MsgHeader& h, std::string_view p) {
+    EXPECT_EQ(h.type, kRawType);
+    EXPECT_EQ(h.from, 7);
+    EXPECT_EQ(h.from_generation, 3u);
+    EXPECT_EQ(h.payload_bytes, p.size());
+    got.emplace_back(h.request_id, std::string(p));
+  });
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].first, 42u);
+  EXPECT_TRUE(got[0].second == big) << "the spilled payload differs";
+  EXPECT_EQ(got[1], (std::pair<uint64_t, std::string>{43, "after"}));
+  EXPECT_EQ(SpillFiles(), 0u) << "the receiver removes the file it read";
+}
+
+TEST_F(SpillTest, AMessagePastTheSpillLimitIsRefused) {
+  const Status s = SpillBox().send(kRawType, 7, 0, 1, std::string(kMaxSpillMessageBytes + 1, 'x'),
+                                   Deadline::in_ms(1000));
+  EXPECT_FALSE(s);
+  EXPECT_NE(s.message().find("too large"), std::string::npos) << s.message();
+  EXPECT_EQ(SpillFiles(), 0u);
+}
+
+TEST_F(SpillTest, ASpillMessageNamingAnotherFileIsDroppedAndTheFileKept) {
+  // A hostile or broken sender names a file that is not a spill file.
+  const std::string victim = "/dev/shm/cachevault-spilltest-victim-" + std::to_string(getpid());
+  FILE* f = fopen(victim.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  fputs("precious", f);
+  fclose(f);
+  SpillRefWire ref{};
+  ref.type = kRawType;
+  ref.bytes = 8;
+  const std::string name = victim.substr(std::strlen("/dev/shm/"));
+  std::memcpy(ref.name, name.data(), name.size());
+  ASSERT_TRUE(Box().send(kSpillType, 7, 0, 1, std::string_view(reinterpret_cast<const char*>(&ref), sizeof ref),
+                         Deadline::in_ms(1000)));
+  // A well-named file of the wrong size, and a name without its NUL.
+  SpillRefWire sized{};
+  ASSERT_TRUE(spill_write(prefix_, kRawType, "12345", {}, &sized));
+  sized.bytes = 99;
+  ASSERT_TRUE(Box().send(kSpillType, 7, 0, 2, std::string_view(reinterpret_cast<const char*>(&sized), sizeof sized),
+                         Deadline::in_ms(1000)));
+  SpillRefWire unterminated{};
+  std::memset(unterminated.name, 'a', sizeof unterminated.name);
+  ASSERT_TRUE(Box().send(kSpillType, 7, 0, 3,
+                         std::string_view(reinterpret_cast<const char*>(&unterminated), sizeof unterminated),
+                         Deadline::in_ms(1000)));
+  ASSERT_TRUE(Send("next", 4));
+  std::vector<uint64_t> got;
+  Box().drain([&](const MsgHeader& h, std::string_view) { got.push_back(h.request_id); });
+  EXPECT_EQ(got, std::vector<uint64_t>{4});
+  std::ifstream in(victim);
+  std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(kept, "precious");
+  unlink(victim.c_str());
+  EXPECT_EQ(SpillFiles(), 0u) << "a spill file of the wrong size is removed, not left behind";
+}
+
+TEST_F(SpillTest, FilesOfUnreadMessagesGoWithTheCluster) {
+  ASSERT_TRUE(SpillBox().send(kRawType, 7, 0, 1, std::string(kMaxMessageBytes + 1, 'y'), Deadline::in_ms(5000)));
+  ASSERT_TRUE(SpillBox().send(kRawType, 7, 0, 2, std::string(kMaxMessageBytes + 1, 'z'), Deadline::in_ms(5000)));
+  EXPECT_EQ(SpillFiles(), 2u);
+  EXPECT_EQ(spill_remove_all(cluster_), 2u);
+  EXPECT_EQ(SpillFiles(), 0u);
 }
 
 TEST_F(MailboxTest, CarriesMessagesBetweenProcesses) {

@@ -14,6 +14,7 @@
 #include <random>
 
 #include "resp/key_slot.h"
+#include "shm/limits.h"
 #include "tests/support/cli_runner.h"
 #include "tests/support/redis_support.h"
 
@@ -257,7 +258,7 @@ TEST_F(RedisClusterTest, ManyLargeValuesInOneReplyArriveWhole) {
   // A value past the limit is refused as Redis refuses one past
   // proto-max-bulk-len, and the connection closes.
   RespConn over = RespConn::tcp(ports_[owner]);
-  over.send("*3\r\n$3\r\nSET\r\n$5\r\n{big}\r\n$" + std::to_string((1 << 20) + 1) + "\r\n");
+  over.send("*3\r\n$3\r\nSET\r\n$5\r\n{big}\r\n$" + std::to_string(shm::kMaxValueBytes + 1) + "\r\n");
   EXPECT_EQ(over.read_reply(), "-ERR Protocol error: invalid bulk length\r\n");
   EXPECT_TRUE(over.closed_by_peer());
 }
