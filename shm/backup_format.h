@@ -80,7 +80,7 @@ inline const char* kind_name(uint32_t kind) {
 
 inline constexpr size_t kMinKeyBytes = 1;
 inline constexpr size_t kMaxKeyBytes = 1024;
-inline constexpr size_t kMaxValueBytes = shm::kMaxValueBytes;
+using shm::kMaxValueBytes;  // one limit for every path (shm/limits.h)
 // A block is closed before it would pass this many payload bytes; a single
 // record bigger than that gets a block of its own.
 inline constexpr size_t kBlockTargetBytes = 64u << 10;
