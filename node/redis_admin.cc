@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <map>
 
+#include "cachevault/version.h"
 #include "node/distribution.h"
 #include "node/redis_service.h"
 #include "node/write_ops.h"
@@ -470,7 +471,7 @@ std::string RedisService::info_text(std::string_view section) {
     add("server", "redis_version:" + std::string(kRedisVersion) + "\r\nredis_mode:cluster\r\nos:Linux\r\n" +
                       "arch_bits:64\r\nprocess_id:" + std::to_string(getpid()) + "\r\ntcp_port:" +
                       std::to_string(port) + "\r\nuptime_in_seconds:" + std::to_string(up_s) +
-                      "\r\nuptime_in_days:" + std::to_string(up_s / 86400) + "\r\ncachevault_cluster:" +
+                      "\r\nuptime_in_days:" + std::to_string(up_s / 86400) + "\r\ncachevault_version:" CACHEVAULT_VERSION "\r\ncachevault_cluster:" +
                       block_.cluster() + "\r\ncachevault_node:" + std::to_string(id_) + "\r\n");
   if (all || want == "clients")
     add("clients", "connected_clients:" + std::to_string(connections_.size()) +

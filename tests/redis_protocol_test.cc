@@ -13,6 +13,7 @@
 #include <fstream>
 #include <random>
 
+#include "cachevault/version.h"
 #include "resp/key_slot.h"
 #include "shm/limits.h"
 #include "tests/support/cli_runner.h"
@@ -282,6 +283,15 @@ TEST_F(RedisClusterTest, ThousandsOfConnectionsAtOnce) {
   info.send(resp_command({"INFO", "clients"}));
   const std::string text = info.read_reply();
   EXPECT_NE(text.find("connected_clients:" + std::to_string(want + 1)), std::string::npos) << text;
+}
+
+TEST_F(RedisClusterTest, InfoServerNamesTheCachevaultVersion) {
+  RespConn c = RespConn::tcp(ports_[1]);
+  c.send(resp_command({"INFO", "server"}));
+  const std::string text = c.read_reply();
+  EXPECT_NE(text.find("cachevault_version:" CACHEVAULT_VERSION "\r\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("cachevault_node:1\r\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("redis_mode:cluster\r\n"), std::string::npos) << text;
 }
 
 TEST_F(RedisClusterTest, ClusterCommandsDescribeTheTable) {
