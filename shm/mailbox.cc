@@ -88,9 +88,17 @@ Status Mailbox::send_frame(uint16_t type, uint16_t from, uint32_t gen, uint64_t 
 
 static std::string frame_problem(const MsgHeader& mh, uint64_t head, uint64_t tail) {
   const uint64_t to_end = kRing - head % kRing;
-  if (mh.type == kPadType)
-    return mh.bytes == to_end ? "" : "a pad frame of " + std::to_string(mh.bytes) + " bytes where " +
-                                         std::to_string(to_end) + " were left to the ring's end";
+  if (mh.type == kPadType) {
+    if (mh.bytes != to_end)
+      return "a pad frame of " + std::to_string(mh.bytes) + " bytes where " + std::to_string(to_end) +
+             " were left to the ring's end";
+    // A producer publishes a pad together with the message after it, so the
+    // tail is always past the pad; one that ends beyond the tail would move
+    // the head past it (and the free-space sums of producers below zero).
+    if (mh.bytes > tail - head)
+      return "a pad frame of " + std::to_string(mh.bytes) + " bytes past the published end";
+    return {};
+  }
   if (mh.bytes < sizeof(MsgHeader) || mh.bytes % 8 != 0)
     return "a frame length of " + std::to_string(mh.bytes) + " bytes";
   if (mh.bytes > kMaxMessageBytes || mh.bytes > to_end || mh.bytes > tail - head)

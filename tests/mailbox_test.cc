@@ -280,6 +280,22 @@ TEST_F(MailboxTest, PayloadLengthPastTheFrameOrRingIsDropped) {
   EXPECT_EQ(Drain(), (std::vector<std::string>{"after"}));
 }
 
+// Found by the libFuzzer target: a pad frame that fills the ring's end but
+// reaches past the published tail moved the head beyond the tail (the ring
+// then looked non-empty for ever, and producers' free-space sums wrapped).
+TEST_F(MailboxTest, PadFramePastTheTailIsDropped) {
+  const uint64_t near_end = 3 * kMailboxRingBytes - 64;
+  header_->head.store(near_end);
+  header_->tail.store(near_end);
+  PublishRaw(Frame(MsgHeader{64, kPadType, 7, 0, 0, 1}));  // 32 bytes published of the 64 it claims
+  EXPECT_TRUE(Drain().empty());
+  EXPECT_TRUE(Box().empty());
+  EXPECT_LE(header_->head.load(), header_->tail.load());
+  ASSERT_TRUE(Send("after"));
+  EXPECT_EQ(Drain(), (std::vector<std::string>{"after"}));
+  EXPECT_TRUE(Box().empty());
+}
+
 TEST_F(MailboxTest, SenderThatCannotExistIsDropped) {
   PublishRaw(Frame(MsgHeader{uint32_t(sizeof(MsgHeader) + 8), kRawType, 60000, 0, 8, 1}, "12345678"));
   ASSERT_TRUE(Send("ok"));

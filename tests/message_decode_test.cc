@@ -7,6 +7,9 @@
 
 #include <cstddef>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <string>
 
@@ -94,6 +97,22 @@ TEST(MessageCheck, RandomAndCorruptedInputsNeverBreakTheDecoders) {
     accepted += decode_everything(std::string(input));
   }
   EXPECT_GT(accepted, 0u) << "some inputs are sound and must pass";
+}
+
+// Inputs the libFuzzer target found or kept for their coverage
+// (tests/fuzz_corpus/message_decode_fuzz; see ./run test), replayed through the
+// same entry point, so each stays fixed without clang.
+TEST(MessageCheck, FuzzCorpusNeverBreaksTheDecoders) {
+  const std::filesystem::path dir = std::filesystem::path(CACHEVAULT_SOURCE_DIR) / "tests/fuzz_corpus/message_decode_fuzz";
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(e.path(), std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    SCOPED_TRACE(e.path().filename().string());
+    decode_everything(bytes);  // traps (fails the test) if a decoder breaks its promise
+    ++files;
+  }
+  EXPECT_GE(files, 1u);
 }
 
 }  // namespace
