@@ -57,6 +57,32 @@ TEST(BadInputTest, DownOfAClusterNotRunningFails) {
   EXPECT_NE(r.err.find("not running"), std::string::npos);
 }
 
+// A replica that answers "failed" (an injected error) is never reported as
+// a timeout (it once was, after waiting for one): the write either fails
+// naming the replica failure, or, once the failing replica is fenced, is
+// retried on the live ones and acknowledged, and is then there to read.
+TEST(BadInputTest, InjectedReplicaErrorIsNotReportedAsATimeout) {
+  TestCluster c("bir");
+  ASSERT_EQ(c.up({"--nodes", "2", "--replicas", "2", "--targets", "1"},
+                 {"CACHEVAULT_FAILPOINTS=node.replica.apply=error*"})
+                .rc,
+            0);
+  CliResult r = c.cli({"put", "k", "v"}, {}, 60);
+  EXPECT_TRUE(c.log("node0").find("(failpoint)") != std::string::npos ||
+              c.log("node1").find("(failpoint)") != std::string::npos)
+      << "no replica failed the write: the test proves nothing";
+  EXPECT_EQ(r.err.find("timeout"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("timed out"), std::string::npos) << r.err;
+  if (r.rc == 0) {
+    CliResult g = c.cli({"get", "k"});
+    EXPECT_EQ(g.rc, 0) << "put exited 0 but the key is absent: " << g.err;
+    EXPECT_EQ(g.out, "v");
+  } else {
+    EXPECT_EQ(r.rc, 1) << r.err;
+    EXPECT_NE(r.err.find("replica failed"), std::string::npos) << r.err;
+  }
+}
+
 TEST(BadInputTest, EveryCommandHasHelp) {
   for (auto cmd : std::vector<std::vector<std::string>>{{}, {"cluster", "up"}, {"cluster", "down"}, {"status"},
                                                          {"put"}, {"get"}, {"del"}, {"load"}, {"scan"}, {"backup"},

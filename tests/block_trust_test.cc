@@ -101,9 +101,18 @@ TEST(BlockTrust, RandomFramesAndSchedulesAreDroppedAndTheClusterKeepsServing) {
   wide.target = 7;
   wide.state.store(uint32_t(shm::ScheduleState::kEnable));
   wide.id = 2'000'000;
+  // The same, assigned to the one target there is: it must check the counts
+  // before it indexes entries by them (it once wrote across the block).
+  shm::ScheduleSlot& ours = raw.layout().schedules[shm::kMaxSchedules - 3];
+  ours.nodes = 0xffffffffu;
+  ours.partitions = 0xffffffffu;
+  ours.replicas = 0xffffffffu;
+  ours.target = 0;
+  ours.state.store(uint32_t(shm::ScheduleState::kEnable));
+  ours.id = 3'000'000;
   raw.layout().header.change_seq.fetch_add(1);
 
-  EXPECT_TRUE(wait_until([&] { return junk.id == 0 && wide.id == 0; }, 20000))
+  EXPECT_TRUE(wait_until([&] { return junk.id == 0 && wide.id == 0 && ours.id == 0; }, 20000))
       << "the malformed schedules were not dropped";
   EXPECT_TRUE(wait_until([&] { return c.log("node0").find("dropped") != std::string::npos; }, 10000));
 
