@@ -14,6 +14,7 @@
 #include "client/write_pipeline.h"
 #include "node/distribution.h"
 #include "node/record_store.h"
+#include "shm/expiry.h"
 #include "shm/record_order.h"
 
 namespace cv::client {
@@ -121,7 +122,7 @@ int cmd_get(const std::string& cluster, const std::string& key, const GetOptions
   const auto& t = c->table();
   const uint32_t p = node::partition_of(key, t.partitions);
   shm::BatchBuilder req;
-  req.add(shm::WireRecord{uint16_t(key.size()), 0, 0, 0, 0, 0, 0, 0}, key, {});
+  req.add(shm::WireRecord{uint16_t(key.size()), 0, 0, 0, 0, 0, 0, 0, 0}, key, {});
   const std::string_view payload = req.finish();
   // Ask every live replica and keep the newest answer: a replica that took
   // over a partition after a failure may not hold the key.
@@ -129,6 +130,7 @@ int cmd_get(const std::string& cluster, const std::string& key, const GetOptions
   std::string best_value;
   uint64_t best_v = 0, best_ts = 0;
   bool best_tomb = false;
+  uint64_t best_expire = 0;
   std::string last_error;
   if (t.lost[p])
     return fail("get " + key + ": partition " + std::to_string(p) + " is lost (every replica of it is gone)");
@@ -152,15 +154,16 @@ int cmd_get(const std::string& cluster, const std::string& key, const GetOptions
       best_v = r.version;
       best_ts = r.timestamp;
       best_tomb = tomb;
+      best_expire = r.expire_ms;
       best_value.assign(rv);
     }
   }
   if (!any_answer)
     return fail("get " + key + ": no replica of partition " + std::to_string(p) + " answered" +
                 (last_error.empty() ? "" : " (" + last_error + ")"));
-  if (!found || best_tomb) return fail("key " + key + " not found");
+  if (!found || best_tomb || shm::is_expired(best_expire, shm::wall_ms())) return fail("key " + key + " not found");
   if (o.json) {
-    print_json(nlohmann::ordered_json::parse(record_json_line(key, best_value, best_v, best_ts)));
+    print_json(nlohmann::ordered_json::parse(record_json_line(key, best_value, best_v, best_ts, false, best_expire)));
     return 0;
   }
   // The value exactly as stored: a newline is added only for a person

@@ -128,7 +128,7 @@ int run_inspect(const std::string& path, bool json, bool records) {
     for (fmt::RecordCursor c = reader->cursor(); c.valid(); c.next()) {
       const fmt::RecordView& r = c.record();
       line.clear();
-      append_record_json_line(&line, r.key, r.value, r.version, r.timestamp, r.tombstone);
+      append_record_json_line(&line, r.key, r.value, r.version, r.timestamp, r.tombstone, r.expire_ms);
       line.push_back('\n');
       std::cout.write(line.data(), static_cast<std::streamsize>(line.size()));
     }

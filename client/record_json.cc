@@ -100,7 +100,7 @@ void append_json_bytes(std::string_view s, std::string* out) {
 }
 
 void append_record_json_line(std::string* out, std::string_view key, std::string_view value,
-                             uint64_t version, uint64_t timestamp, bool tombstone) {
+                             uint64_t version, uint64_t timestamp, bool tombstone, uint64_t expire_ms) {
   out->append("{\"key\":");
   append_json_bytes(key, out);
   out->append(",\"value\":");
@@ -110,14 +110,18 @@ void append_record_json_line(std::string* out, std::string_view key, std::string
   out->append(",\"timestamp\":");
   out->append(std::to_string(timestamp));
   if (tombstone) out->append(",\"tombstone\":true");
+  if (expire_ms) {
+    out->append(",\"expire_ms\":");
+    out->append(std::to_string(expire_ms));
+  }
   out->push_back('}');
 }
 
 std::string record_json_line(std::string_view key, std::string_view value, uint64_t version,
-                             uint64_t timestamp, bool tombstone) {
+                             uint64_t timestamp, bool tombstone, uint64_t expire_ms) {
   std::string line;
   line.reserve(key.size() + value.size() + 64);
-  append_record_json_line(&line, key, value, version, timestamp, tombstone);
+  append_record_json_line(&line, key, value, version, timestamp, tombstone, expire_ms);
   return line;
 }
 

@@ -38,6 +38,7 @@ Status write_checkpoint(const std::string& path, const RestoreCheckpoint& c, shm
     put(&buf, r.version);
     put(&buf, r.timestamp);
     put(&buf, r.op);
+    put(&buf, r.expire_ms);
     buf += r.key;
     buf += r.value;
   }
@@ -59,11 +60,12 @@ Status read_checkpoint(const std::string& path, RestoreCheckpoint* c) {
   std::string_view s(data.data(), data.size() - 8);
   uint64_t magic = 0, count = 0;
   get(&s, &magic);
-  if (magic != kCheckpointMagic && magic != kCheckpointMagicV1) return bad("not a checkpoint");
+  if (magic != kCheckpointMagic && magic != kCheckpointMagicV2 && magic != kCheckpointMagicV1)
+    return bad("not a checkpoint");
   get(&s, &c->file_checksum);
   get(&s, &c->backup_id);
   c->cluster = {};
-  if (magic == kCheckpointMagic && (!get(&s, &c->cluster.start_time_ns) || !get(&s, &c->cluster.launcher_pid)))
+  if (magic != kCheckpointMagicV1 && (!get(&s, &c->cluster.start_time_ns) || !get(&s, &c->cluster.launcher_pid)))
     return bad("too short");
   if (!get(&s, &c->position) || !get(&s, &count)) return bad("too short");
   if (count > s.size()) return bad("record count out of range");
@@ -74,6 +76,7 @@ Status read_checkpoint(const std::string& path, RestoreCheckpoint* c) {
     OwnedRecord r;
     if (!get(&s, &kl) || !get(&s, &vl) || !get(&s, &r.version) || !get(&s, &r.timestamp) || !get(&s, &r.op))
       return bad("truncated record");
+    if (magic == kCheckpointMagic && !get(&s, &r.expire_ms)) return bad("truncated record");
     if (s.size() < size_t(kl) + vl) return bad("truncated record");
     r.key.assign(s.substr(0, kl));
     r.value.assign(s.substr(kl, vl));

@@ -25,7 +25,9 @@
 namespace cv::client {
 
 inline constexpr uint64_t kCheckpointMagicV1 = 0x3154504b43524356ull;  // "CVRCKPT1"
-inline constexpr uint64_t kCheckpointMagic = 0x3254504b43524356ull;    // "CVRCKPT2"
+inline constexpr uint64_t kCheckpointMagicV2 = 0x3254504b43524356ull;  // "CVRCKPT2"
+// Version 3: each failed record also carries its expiry.
+inline constexpr uint64_t kCheckpointMagic = 0x3354504b43524356ull;    // "CVRCKPT3"
 
 // Which run of a cluster: its block's start time and launcher pid.
 struct ClusterIncarnation {

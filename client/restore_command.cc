@@ -18,6 +18,7 @@
 #include "client/write_pipeline.h"
 #include "shm/backup_reader.h"
 #include "shm/clock.h"
+#include "shm/expiry.h"
 #include "shm/failpoints.h"
 
 namespace cv::client {
@@ -155,9 +156,16 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
   fmt::RecordCursor cur = file->cursor(first_block);
   for (; cur.valid() && seq < resume.position; cur.next()) ++seq;
   Status run = Status::ok();
+  // Records whose expiry passed before the restore reached them are not
+  // written (the cluster would hide them at once); they are counted.
+  uint64_t expired = 0;
   for (; cur.valid() && seq < total; cur.next(), ++seq) {
     const fmt::RecordView& r = cur.record();
-    run = p.submit(r.key, r.value, uint8_t(shm::RecOp::kPut), r.version, r.timestamp, seq);
+    if (r.expire_ms && shm::is_expired(r.expire_ms, shm::wall_ms())) {
+      ++expired;
+      continue;
+    }
+    run = p.submit(r.key, r.value, uint8_t(shm::RecOp::kPut), r.version, r.timestamp, seq, r.expire_ms);
     if (!run) break;
     if ((seq & 511) == 0) {
       const uint64_t now = mono_ns();
@@ -188,13 +196,14 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
   shm::FileEnv::real().unlink(ckpt);
   // This run's work: every record from the resume position on (each one
   // acknowledged), not what an earlier run had done.
-  const uint64_t restored = total - skipped;
+  const uint64_t restored = total - skipped - expired;
   const double rate = secs > 0 ? double(restored) / secs : 0;
   if (o.json) {
     nlohmann::ordered_json j;
     j["records"] = restored;
     j["skipped"] = skipped;
     j["stale"] = p.stats().stale;
+    j["expired"] = expired;
     j["failed_retries"] = p.stats().failed_retries;
     j["seconds"] = secs;
     j["records_per_s"] = rate;
@@ -207,6 +216,7 @@ int cmd_restore(const std::string& cluster, const RestoreOptions& o) {
   } else {
     std::string done_before;
     if (skipped > 0) done_before = ", " + std::to_string(skipped) + " skipped as done by an earlier run";
+    if (expired > 0) done_before += ", " + std::to_string(expired) + " left out as expired";
     printf("restored %llu records from %s in %.2f s (%.0f records/s, %llu stale, %llu retried%s)\n",
            static_cast<unsigned long long>(restored), o.file.c_str(), secs, rate,
            static_cast<unsigned long long>(p.stats().stale), static_cast<unsigned long long>(p.stats().failed_retries),

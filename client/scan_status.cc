@@ -14,6 +14,7 @@
 #include "client/record_json.h"
 #include "node/record_store.h"
 #include "shm/clock.h"
+#include "shm/expiry.h"
 #include "shm/record_order.h"
 #include "shm/schedule_ops.h"
 
@@ -25,6 +26,7 @@ struct ScanRecord {
   uint64_t version;
   uint64_t timestamp;
   bool tombstone;
+  uint64_t expire_ms;
 };
 
 const char* state_name(shm::NodeState s) {
@@ -62,19 +64,20 @@ int cmd_scan(const std::string& cluster, bool json) {
         auto it = all.find(k);
         const bool tomb = r.op == uint8_t(shm::RecOp::kDelete);
         if (it == all.end())
-          all.emplace(std::string(k), ScanRecord{std::string(v), r.version, r.timestamp, tomb});
+          all.emplace(std::string(k), ScanRecord{std::string(v), r.version, r.timestamp, tomb, r.expire_ms});
         else if (shm::wins({r.version, r.timestamp, tomb, v},
                            {it->second.version, it->second.timestamp, it->second.tombstone, it->second.value}))
-          it->second = ScanRecord{std::string(v), r.version, r.timestamp, tomb};
+          it->second = ScanRecord{std::string(v), r.version, r.timestamp, tomb, r.expire_ms};
       }
       cursor = rd.header().tag;
     }
   }
   std::string out;
+  const uint64_t now_ms = shm::wall_ms();
   for (const auto& [k, r] : all) {
-    if (r.tombstone) continue;
+    if (r.tombstone || shm::is_expired(r.expire_ms, now_ms)) continue;
     if (json) {
-      out += record_json_line(k, r.value, r.version, r.timestamp);
+      out += record_json_line(k, r.value, r.version, r.timestamp, false, r.expire_ms);
       out += '\n';
     } else {
       out += k;

@@ -58,18 +58,20 @@ void WritePipeline::add(int dest, const shm::WireRecord& r, std::string_view key
 }
 
 Status WritePipeline::submit(std::string_view key, std::string_view value, uint8_t op, uint64_t version,
-                             uint64_t timestamp, uint64_t seq) {
+                             uint64_t timestamp, uint64_t seq, uint64_t expire_ms) {
   if (!fatal_.is_ok()) return fatal_;
   if (Status s = take_failed_first(); !s) return s;
   const int dest = destination(key);
-  shm::WireRecord r{uint16_t(key.size()), op, 0, uint32_t(value.size()), version, timestamp, 0, 0};
+  shm::WireRecord r{uint16_t(key.size()), op, 0, uint32_t(value.size()), version, timestamp, 0, 0, expire_ms};
   if (dest == kLostPartition) {
-    give_up_lost(OwnedRecord{std::string(key), std::string(value), version, timestamp, op, seq, 0, 0, RecStatus::kLost});
+    give_up_lost(OwnedRecord{std::string(key), std::string(value), version, timestamp, op, seq, 0, 0, RecStatus::kLost,
+                             expire_ms});
     return Status::ok();
   }
   if (dest < 0 || !client_.node_up(dest)) {
     if (Status s = entry_check(); !s) return fatal_ = s;
-    OwnedRecord o{std::string(key), std::string(value), version, timestamp, op, seq, 0, 0, RecStatus::kNodeDown};
+    OwnedRecord o{std::string(key), std::string(value), version, timestamp, op, seq, 0, 0, RecStatus::kNodeDown,
+                  expire_ms};
     failed_.push_back(std::move(o));
     ++stats_.failed_retries;
     return pump(1'000'000);
@@ -99,7 +101,7 @@ Status WritePipeline::take_failed_first() {
       continue;
     }
     shm::WireRecord w{uint16_t(r.key.size()), r.op, 0, uint32_t(r.value.size()), r.version, r.timestamp,
-                      open_[dest].builder.count(), r.attempts};
+                      open_[dest].builder.count(), r.attempts, r.expire_ms};
     add(dest, w, r.key, r.value, r.seq);
     if (open_[dest].builder.count() >= opt_.batch_records || open_[dest].builder.bytes() >= shm::kBatchTargetBytes)
       if (Status s = send_batch(dest); !s) return s;
@@ -133,7 +135,7 @@ void WritePipeline::fail_record(const InFlight& f, uint32_t i, RecStatus why) {
   std::memcpy(&r, f.payload.data() + f.offsets[i], sizeof r);
   const char* p = f.payload.data() + f.offsets[i] + sizeof r;
   OwnedRecord o{std::string(p, r.key_len), std::string(p + r.key_len, r.value_len), r.version, r.timestamp, r.op,
-                f.seqs[i],  r.aux + 1, 0, why};
+                f.seqs[i],  r.aux + 1, 0, why, r.expire_ms};
   if (why == RecStatus::kWrongNode) client_.refresh_table();
   if (o.attempts >= opt_.max_attempts || why == RecStatus::kBadRequest || why == RecStatus::kLost) {
     ++stats_.gave_up;

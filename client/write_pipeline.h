@@ -27,6 +27,7 @@ struct OwnedRecord {
   uint32_t attempts = 0;
   uint64_t not_before_ns = 0;
   shm::RecStatus last = shm::RecStatus::kOk;
+  uint64_t expire_ms = 0;    // the record's expiry (restore keeps it); 0: none
 };
 
 struct PipelineOptions {
@@ -58,7 +59,7 @@ class WritePipeline {
 
   // Queues one record; sends when a batch fills; blocks while the window is full.
   Status submit(std::string_view key, std::string_view value, uint8_t op, uint64_t version, uint64_t timestamp,
-                uint64_t seq);
+                uint64_t seq, uint64_t expire_ms = 0);
   // Re-queues a record from an earlier run's failed list.
   void requeue(OwnedRecord r) { failed_.push_back(std::move(r)); }
   // Sends what is queued and waits until every record is done or given up.

@@ -20,6 +20,7 @@
 #include "shm/clock.h"
 #include "shm/failpoints.h"
 #include "shm/file_env.h"
+#include "shm/expiry.h"
 #include "shm/proc_state.h"
 #include "shm/schedule_ops.h"
 #include "shm/schedule_state.h"
@@ -333,12 +334,20 @@ Status BackupWorker::write_local_copy(Capture& c) {
   info.created_ns = s.created_ns;
   std::unique_ptr<fmt::BackupWriter> w;
   Status st = fmt::BackupWriter::create(path, info, &w);
+  // A record expired by now goes into the copy as a tombstone of its
+  // version: the key is gone, and a replica's copy taken a moment earlier,
+  // when it had not expired yet, must not bring it back at consolidation.
+  const uint64_t now_ms = shm::wall_ms();
   for (size_t i = 0; st && i < snap.entries.size(); ++i) {
     snap.prefetch(i + SnapshotRecords::kPrefetchAhead);
     shm::background_yield_point();
     const auto& en = snap.entries[i];
-    st = w->add(fmt::RecordView{snap.key(en), snap.value(en), en.blob->version(), en.blob->timestamp(),
-                                en.blob->tombstone()});
+    const RecordBlob& b = *en.blob;
+    if (shm::is_expired(b.expire_ms(), now_ms))
+      st = w->add(fmt::RecordView{snap.key(en), {}, b.version(), b.timestamp(), true, 0});
+    else
+      st = w->add(fmt::RecordView{snap.key(en), snap.value(en), b.version(), b.timestamp(), b.tombstone(),
+                                  b.expire_ms()});
   }
   // A copy of this schedule left by an earlier attempt is scratch: replace it.
   if (st) st = w->finish(false, shm::Replace::kAllowed);

@@ -85,7 +85,8 @@ bool PartitionMover::send_batch(Outgoing& o, uint64_t until_ns) {
     // microseconds: a batch ends early rather than hold up requests.
     if (((i - first) & 7) == 7 && mono_ns() >= until_ns) break;
     shm::WireRecord w{uint16_t(r.key().size()), uint8_t(r.tombstone() ? shm::RecOp::kDelete : shm::RecOp::kPut), 0,
-                      uint32_t(r.value().size()), r.version(), r.timestamp(), uint32_t(i - first), 0};
+                      uint32_t(r.value().size()), r.version(), r.timestamp(), uint32_t(i - first), 0,
+                      r.expire_ms()};
     bb.add(w, r.key(), r.value());
   }
   const uint64_t id = next_batch_++;
@@ -210,7 +211,7 @@ uint32_t PartitionMover::apply_incoming(uint64_t budget_ns) {
         const uint32_t p = partition_of(key, store_.partitions());
         if (k == 0) store_.reserve(p, std::min<uint64_t>(in.reader.header().expected_records, kMaxPresizeRecords));
         auto a = store_.apply(p, key, value, r.version, r.timestamp, r.op == uint8_t(shm::RecOp::kDelete),
-                              shm::Policy::kNewer, nullptr);
+                              shm::Policy::kNewer, nullptr, r.expire_ms);
         res.status = uint8_t(a == RecordStore::Apply::kFull    ? shm::RecStatus::kFull
                              : a == RecordStore::Apply::kStale ? shm::RecStatus::kStale
                                                                : shm::RecStatus::kOk);

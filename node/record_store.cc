@@ -2,8 +2,10 @@
 #include "node/record_store.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "shm/clock.h"
+#include "shm/expiry.h"
 #include "shm/record_order.h"
 
 namespace cv::node {
@@ -39,7 +41,7 @@ std::pair<RecordStore::Map::iterator, bool> RecordStore::find_or_add(Shard& s, s
 
 RecordStore::Apply RecordStore::store_locked(Shard& s, Map::iterator it, bool inserted, std::string_view key,
                                              std::string_view value, uint64_t version, uint64_t timestamp,
-                                             bool tombstone) {
+                                             bool tombstone, uint64_t expire_ms) {
   const uint64_t old_bytes = inserted ? 0 : key.size() + it->blob->value().size();
   const uint64_t new_bytes = key.size() + value.size();
   if (memory_cap_ && new_bytes > old_bytes &&
@@ -48,6 +50,11 @@ RecordStore::Apply RecordStore::store_locked(Shard& s, Map::iterator it, bool in
     return Apply::kFull;
   }
   const uint64_t seq = add(write_seq_, 1);
+  const bool old_expiring = !inserted && it->blob->expire_ms() != 0;
+  if (old_expiring != (expire_ms != 0)) {
+    s.expiring += expire_ms ? 1 : -1;
+    add(expiring_, expire_ms ? 1 : uint64_t(0) - 1);
+  }
   if (inserted) {
     add(records_, 1);
   } else if (snapshot_pinned_.load(std::memory_order_acquire) &&
@@ -63,7 +70,7 @@ RecordStore::Apply RecordStore::store_locked(Shard& s, Map::iterator it, bool in
     }
   }
   const Slot& slot = *it;
-  slot.blob = RecordBlob::make(key, value, version, timestamp, tombstone);
+  slot.blob = RecordBlob::make(key, value, version, timestamp, tombstone, expire_ms);
   slot.seq = seq;
   add(bytes_, new_bytes - old_bytes);  // modulo 2^64: a shrink subtracts
   return Apply::kApplied;
@@ -71,11 +78,12 @@ RecordStore::Apply RecordStore::store_locked(Shard& s, Map::iterator it, bool in
 
 RecordStore::Apply RecordStore::apply(uint32_t partition, std::string_view key, std::string_view value,
                                       uint64_t version, uint64_t timestamp, bool tombstone, shm::Policy policy,
-                                      StoredRecord* existing) {
+                                      StoredRecord* existing, uint64_t expire_ms, uint64_t expired_absent_at_ms) {
   Shard& s = *shards_[partition];
   std::lock_guard lk(s.mu);
   auto [it, inserted] = find_or_add(s, key);
-  if (!inserted) {
+  const bool held_gone = !inserted && expired_absent_at_ms && shm::is_expired(it->blob->expire_ms(), expired_absent_at_ms);
+  if (!inserted && !held_gone) {
     const RecordBlob& old = *it->blob;
     bool keep_old = false;
     switch (policy) {
@@ -87,21 +95,93 @@ RecordStore::Apply RecordStore::apply(uint32_t partition, std::string_view key, 
       case shm::Policy::kSkipExisting: keep_old = !old.tombstone(); break;
     }
     if (keep_old) {
-      if (existing) *existing = StoredRecord{std::string(), old.version(), old.timestamp(), old.tombstone()};
+      if (existing)
+        *existing = StoredRecord{std::string(), old.version(), old.timestamp(), old.tombstone(), old.expire_ms()};
       return Apply::kStale;
     }
   }
-  return store_locked(s, it, inserted, key, value, version, timestamp, tombstone);
+  return store_locked(s, it, inserted, key, value, version, timestamp, tombstone, expire_ms);
 }
 
 RecordStore::Apply RecordStore::assign(uint32_t partition, std::string_view key, std::string_view value,
-                                       bool tombstone, uint64_t now_ns, StoredRecord* assigned) {
+                                       bool tombstone, uint64_t now_ns, StoredRecord* assigned, uint64_t expire_ms) {
   Shard& s = *shards_[partition];
   std::lock_guard lk(s.mu);
   auto [it, inserted] = find_or_add(s, key);
   assigned->version = inserted ? 1 : it->blob->version() + 1;
   assigned->timestamp = inserted ? now_ns : std::max(now_ns, it->blob->timestamp() + 1);
-  return store_locked(s, it, inserted, key, value, assigned->version, assigned->timestamp, tombstone);
+  assigned->expire_ms = expire_ms;
+  return store_locked(s, it, inserted, key, value, assigned->version, assigned->timestamp, tombstone, expire_ms);
+}
+
+void RecordStore::erase_locked(Shard& s, Map::iterator it) {
+  const RecordBlob& b = *it->blob;
+  if (b.expire_ms()) {
+    --s.expiring;
+    add(expiring_, uint64_t(0) - 1);
+  }
+  add(bytes_, uint64_t(0) - (b.key().size() + b.value().size()));
+  add(records_, uint64_t(0) - 1);
+  s.map.erase(it);
+}
+
+bool RecordStore::erase_if_expired(uint32_t partition, std::string_view key, uint64_t now_ms) {
+  if (snapshot_pinned()) return false;
+  Shard& s = *shards_[partition];
+  std::lock_guard lk(s.mu);
+  if (s.expiring == 0) return false;
+  auto it = s.map.find(av(key));
+  if (it == s.map.end() || !shm::is_expired(it->blob->expire_ms(), now_ms)) return false;
+  erase_locked(s, it);
+  return true;
+}
+
+uint64_t RecordStore::sweep_expired(uint64_t budget_ns, uint64_t now_ms, const std::function<bool(uint32_t)>& skip) {
+  if (expiring_.load(std::memory_order_relaxed) == 0 || snapshot_pinned() || shards_.empty()) return 0;
+  const uint64_t until = mono_ns() + budget_ns;
+  uint64_t erased = 0;
+  // At most one round over the partitions per call.
+  for (size_t visited = 0; visited <= shards_.size(); ++visited) {
+    if (sweep_partition_ >= shards_.size()) sweep_partition_ = 0;
+    Shard& s = *shards_[sweep_partition_];
+    bool finished = true;
+    if (!skip(sweep_partition_)) {
+      std::lock_guard lk(s.mu);
+      if (s.expiring > 0) {
+        if (s.map.capacity() != sweep_capacity_) {
+          sweep_capacity_ = s.map.capacity();
+          sweep_done_ = 0;
+        }
+        // Skipping the slots already looked at reads the table's control
+        // bytes only, not the records.
+        auto it = s.map.begin();
+        for (uint64_t k = 0; k < sweep_done_ && it != s.map.end(); ++k) ++it;
+        uint32_t n = 0;
+        while (it != s.map.end() && s.expiring > 0) {
+          if ((++n & 15) == 0 && mono_ns() >= until) {
+            finished = false;
+            break;
+          }
+          if (shm::is_expired(it->blob->expire_ms(), now_ms)) {
+            // Erasing moves no other slot: the iterator after it stays valid.
+            auto next = std::next(it);
+            erase_locked(s, it);
+            it = next;
+            ++erased;
+          } else {
+            ++it;
+            ++sweep_done_;
+          }
+        }
+      }
+    }
+    if (!finished) break;
+    ++sweep_partition_;
+    sweep_done_ = 0;
+    sweep_capacity_ = 0;
+    if (mono_ns() >= until || expiring_.load(std::memory_order_relaxed) == 0) break;
+  }
+  return erased;
 }
 
 void RecordStore::prefetch(uint32_t partition, std::string_view key) const {
@@ -120,7 +200,7 @@ std::optional<StoredRecord> RecordStore::get(uint32_t partition, std::string_vie
   auto it = s.map.find(av(key));
   if (it == s.map.end()) return std::nullopt;
   const RecordBlob& b = *it->blob;
-  return StoredRecord{std::string(b.value()), b.version(), b.timestamp(), b.tombstone()};
+  return StoredRecord{std::string(b.value()), b.version(), b.timestamp(), b.tombstone(), b.expire_ms()};
 }
 
 void RecordStore::for_each(uint32_t partition,
@@ -129,7 +209,7 @@ void RecordStore::for_each(uint32_t partition,
   std::lock_guard lk(s.mu);
   for (const Slot& slot : s.map) {
     const RecordBlob& b = *slot.blob;
-    fn(b.key(), RecordRef{b.value(), b.version(), b.timestamp(), b.tombstone()});
+    fn(b.key(), RecordRef{b.value(), b.version(), b.timestamp(), b.tombstone(), b.expire_ms()});
   }
 }
 
@@ -147,13 +227,16 @@ uint64_t RecordStore::drop_partition(uint32_t partition) {
   // The table moves as a whole (no record is touched): a deque never moves
   // its elements, so the saved iterator stays valid.
   Dropped& d = dropped_.emplace_back();
+  uint64_t expiring = 0;
   {
     std::lock_guard lk(s.mu);
     d.map.swap(s.map);
+    expiring = std::exchange(s.expiring, 0);
   }
   d.next = d.map.begin();
   const uint64_t n = d.map.size();
   add(records_, uint64_t(0) - n);
+  add(expiring_, uint64_t(0) - expiring);
   return n;
 }
 

@@ -32,6 +32,7 @@ struct StoredRecord {
   uint64_t version = 0;
   uint64_t timestamp = 0;
   bool tombstone = false;
+  uint64_t expire_ms = 0;  // absolute, ms since the epoch; 0: none (shm/expiry.h)
 };
 
 // A record as for_each shows it, valid during the callback.
@@ -40,6 +41,7 @@ struct RecordRef {
   uint64_t version;
   uint64_t timestamp;
   bool tombstone;
+  uint64_t expire_ms;
 };
 
 
@@ -51,13 +53,31 @@ class RecordStore {
 
   // Stores the record if the policy lets it; on kStale, *existing holds what
   // was kept. A write that would take the node past its memory cap is kFull.
+  // With expired_absent_at_ms set, a held record expired at that time counts
+  // as absent (a write from a primary or a restore: the key is gone); moved
+  // records leave it 0, so that an old copy never replaces an expired newer
+  // one (see sweep_expired).
   Apply apply(uint32_t partition, std::string_view key, std::string_view value, uint64_t version,
-              uint64_t timestamp, bool tombstone, shm::Policy policy, StoredRecord* existing);
+              uint64_t timestamp, bool tombstone, shm::Policy policy, StoredRecord* existing,
+              uint64_t expire_ms = 0, uint64_t expired_absent_at_ms = 0);
   // As primary: stores the write with version = held version + 1 (1 if
   // new) and a timestamp after the held one, in one lookup; *assigned gets
-  // the version and timestamp given.
+  // the version and timestamp given. An expired record held still counts
+  // for the version, so every replica takes the write as newer.
   Apply assign(uint32_t partition, std::string_view key, std::string_view value, bool tombstone,
-               uint64_t now_ns, StoredRecord* assigned);
+               uint64_t now_ns, StoredRecord* assigned, uint64_t expire_ms = 0);
+  // Lazy reclaim: forgets the key's record if it expired before now_ms.
+  // True if it did. REQUIRES: called from the thread that writes.
+  bool erase_if_expired(uint32_t partition, std::string_view key, uint64_t now_ms);
+  // The background sweep: forgets records expired before now_ms, for about
+  // `budget_ns`, resuming where the last call stopped and skipping
+  // partitions without expiring records and those `skip` names (one being
+  // moved here, whose older copies are still on their way). Does nothing
+  // while a snapshot is pinned (it points at the blobs). Returns how many
+  // it forgot. REQUIRES: called from the thread that writes.
+  uint64_t sweep_expired(uint64_t budget_ns, uint64_t now_ms, const std::function<bool(uint32_t)>& skip);
+  // Records that carry an expiry (expired or not), over every partition.
+  uint64_t expiring() const { return expiring_.load(std::memory_order_relaxed); }
   // Starts loading the memory a lookup of `key` will touch, so that a batch
   // can overlap its records' cache misses. Only the thread that writes may
   // call it (it reads the table's layout without the shard lock, and only
@@ -139,6 +159,7 @@ class RecordStore {
     // back by release_snapshot().
     std::vector<BlobRef> retired;
     uint64_t captured_epoch = 0;
+    uint64_t expiring = 0;  // records of `map` with an expiry
   };
 
   // Finds the key's slot or makes an empty one (inserted = true), which
@@ -146,7 +167,9 @@ class RecordStore {
   static std::pair<Map::iterator, bool> find_or_add(Shard& s, std::string_view key);
   // REQUIRES: s.mu held. Writes r over the slot `it` (new or existing).
   Apply store_locked(Shard& s, Map::iterator it, bool inserted, std::string_view key, std::string_view value,
-                     uint64_t version, uint64_t timestamp, bool tombstone);
+                     uint64_t version, uint64_t timestamp, bool tombstone, uint64_t expire_ms);
+  // REQUIRES: s.mu held, no snapshot pinned. Forgets the slot's record.
+  void erase_locked(Shard& s, Map::iterator it);
 
   std::vector<std::unique_ptr<Shard>> shards_;
   // Tables of dropped partitions whose records are not all freed yet, each
@@ -159,7 +182,14 @@ class RecordStore {
   const uint64_t memory_cap_;
   std::atomic<uint64_t> records_{0};
   std::atomic<uint64_t> bytes_{0};
+  std::atomic<uint64_t> expiring_{0};
   std::atomic<uint64_t> write_seq_{0};
+  // Where the sweep goes on: a partition, and how many of its slots it
+  // looked at under a table of that capacity (a table that grew since is
+  // looked at from its start again).
+  uint32_t sweep_partition_ = 0;
+  uint64_t sweep_done_ = 0;
+  size_t sweep_capacity_ = 0;
   std::atomic<bool> snapshot_active_{false};  // copying: set old values aside
   std::atomic<bool> snapshot_pinned_{false};  // entries in use: retire, do not free
   std::atomic<uint64_t> snapshot_epoch_{0};

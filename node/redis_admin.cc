@@ -325,8 +325,9 @@ void RedisService::cmd_scan(Connection& c, const std::vector<std::string_view>& 
     // One pass over the partition gives the keys of its slots from `slot`
     // on; they are handed out whole slots at a time.
     std::map<uint32_t, std::vector<std::string>> by_slot;
+    const uint64_t now_ms = shm::wall_ms();
     store_.for_each(p, [&](std::string_view k, const RecordRef& r) {
-      if (r.tombstone) return;
+      if (r.tombstone || shm::is_expired(r.expire_ms, now_ms)) return;
       const uint32_t s = resp::key_slot(k);
       if (s < slot) return;
       if (has_pattern && !resp::glob_match(pattern, k)) return;
@@ -352,10 +353,11 @@ void RedisService::cmd_scan(Connection& c, const std::vector<std::string_view>& 
 void RedisService::cmd_keys(Connection& c, const std::vector<std::string_view>& a) {
   shm::refresh_table(b_, &table_);
   std::vector<std::string> keys;
+  const uint64_t now_ms = shm::wall_ms();
   for (uint32_t p = 0; p < store_.partitions(); ++p) {
     if (!primary_here(p)) continue;
     store_.for_each(p, [&](std::string_view k, const RecordRef& r) {
-      if (!r.tombstone && resp::glob_match(a[1], k)) keys.emplace_back(k);
+      if (!r.tombstone && !shm::is_expired(r.expire_ms, now_ms) && resp::glob_match(a[1], k)) keys.emplace_back(k);
     });
   }
   resp::ReplyWriter w = c.reply();
@@ -523,8 +525,10 @@ std::string RedisService::info_text(std::string_view section) {
                            std::to_string(b_.config.replicas - 1) + " at once)\r\n");
   if (all || want == "cluster") add("cluster", "cluster_enabled:1\r\n");
   if (all || want == "keyspace") {
-    const uint64_t n = count_primary_keys();
-    add("keyspace", n ? "db0:keys=" + std::to_string(n) + ",expires=0,avg_ttl=0\r\n" : "");
+    uint64_t expires = 0;
+    const uint64_t n = count_primary_keys(&expires);
+    add("keyspace", n ? "db0:keys=" + std::to_string(n) + ",expires=" + std::to_string(expires) + ",avg_ttl=0\r\n"
+                      : "");
   }
   return out;
 }

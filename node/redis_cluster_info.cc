@@ -64,13 +64,19 @@ bool RedisService::primary_here(uint32_t partition) const {
          table_.owners[partition][0] == id_;
 }
 
-uint64_t RedisService::count_primary_keys() {
+uint64_t RedisService::count_primary_keys(uint64_t* expires) {
   shm::refresh_table(b_, &table_);
-  uint64_t n = 0;
+  uint64_t n = 0, with_expiry = 0;
+  const uint64_t now_ms = shm::wall_ms();
   for (uint32_t p = 0; p < store_.partitions(); ++p) {
     if (!primary_here(p)) continue;
-    store_.for_each(p, [&](std::string_view, const RecordRef& r) { n += !r.tombstone; });
+    store_.for_each(p, [&](std::string_view, const RecordRef& r) {
+      if (r.tombstone || shm::is_expired(r.expire_ms, now_ms)) return;
+      ++n;
+      with_expiry += r.expire_ms != 0;
+    });
   }
+  if (expires) *expires = with_expiry;
   return n;
 }
 
@@ -86,8 +92,10 @@ void RedisService::cmd_cluster(Connection& c, const std::vector<std::string_view
     int64_t slot = 0;
     if (!parse_int64(a[2], &slot) || slot < 0 || slot >= int64_t(resp::kSlotCount)) return w.error("ERR Invalid slot");
     int64_t n = 0;
-    store_.for_each(partition_of_slot(uint32_t(slot), store_.partitions()),
-                    [&](std::string_view k, const RecordRef& r) { n += !r.tombstone && resp::key_slot(k) == slot; });
+    const uint64_t now_ms = shm::wall_ms();
+    store_.for_each(partition_of_slot(uint32_t(slot), store_.partitions()), [&](std::string_view k, const RecordRef& r) {
+      n += !r.tombstone && !shm::is_expired(r.expire_ms, now_ms) && resp::key_slot(k) == slot;
+    });
     return w.integer(n);
   }
   if (sub == "getkeysinslot" && a.size() == 4) {
@@ -95,8 +103,11 @@ void RedisService::cmd_cluster(Connection& c, const std::vector<std::string_view
     if (!parse_int64(a[2], &slot) || slot < 0 || slot >= int64_t(resp::kSlotCount)) return w.error("ERR Invalid slot");
     if (!parse_int64(a[3], &count) || count < 0) return w.error("ERR Invalid number of keys");
     std::vector<std::string> keys;
+    const uint64_t now_ms = shm::wall_ms();
     store_.for_each(partition_of_slot(uint32_t(slot), store_.partitions()), [&](std::string_view k, const RecordRef& r) {
-      if (!r.tombstone && resp::key_slot(k) == slot && keys.size() < size_t(count)) keys.emplace_back(k);
+      if (!r.tombstone && !shm::is_expired(r.expire_ms, now_ms) && resp::key_slot(k) == slot &&
+          keys.size() < size_t(count))
+        keys.emplace_back(k);
     });
     w.array(keys.size());
     for (const auto& k : keys) w.bulk(k);

@@ -23,6 +23,71 @@ namespace {
 constexpr uint32_t kSetGet = 1;  // DeferredOp::flags: SET ... GET, GETSET
 constexpr uint32_t kSetNxInt = 2;  // SETNX answers 1 / 0
 
+// Redis's "invalid expire time in 'x' command", with the command's name.
+std::string invalid_expire(std::string_view command) {
+  return "ERR invalid expire time in '" + std::string(command) + "' command";
+}
+
+// An expiry argument of SET / SETEX / PSETEX / GETEX as Redis's
+// getExpireMillisecondsOrReply reads it: an integer above 0 whose ms do
+// not overflow; relative ones (EX, PX) count from now. On error, *error
+// gets the reply.
+bool expiry_argument(std::string_view arg, bool seconds, bool relative, std::string_view command, uint64_t* out,
+                     std::string* error) {
+  int64_t v = 0;
+  if (!parse_int64(arg, &v)) {
+    *error = "ERR value is not an integer or out of range";
+    return false;
+  }
+  if (v <= 0 || (seconds && v > INT64_MAX / 1000)) {
+    *error = invalid_expire(command);
+    return false;
+  }
+  if (seconds) v *= 1000;
+  if (relative) {
+    const int64_t now = int64_t(shm::wall_ms());
+    if (v > INT64_MAX - now) {
+      *error = invalid_expire(command);
+      return false;
+    }
+    v += now;
+  }
+  *out = uint64_t(v);
+  return true;
+}
+
+// SET's and GETEX's expiry options (Redis's parseExtendedStringArgumentsOrReply).
+struct ExpiryOptions {
+  enum Unit { kNone, kEx, kPx, kExAt, kPxAt } unit = kNone;
+  std::string_view arg;
+  bool keepttl = false;
+  bool persist = false;
+  bool seconds() const { return unit == kEx || unit == kExAt; }
+  bool relative() const { return unit == kEx || unit == kPx; }
+};
+// Takes option `o` (lower case) at a[i] if it is an expiry option allowed
+// with those already given; false if it is not one.
+bool take_expiry_option(const std::string& o, const std::vector<std::string_view>& a, size_t* i, bool for_set,
+                        ExpiryOptions* x) {
+  const bool has_next = *i + 1 < a.size();
+  using U = ExpiryOptions::Unit;
+  const auto only = [&](U u) { return (x->unit == U::kNone || x->unit == u) && !x->keepttl && !x->persist; };
+  U u = U::kNone;
+  if (o == "ex") u = U::kEx;
+  else if (o == "px") u = U::kPx;
+  else if (o == "exat") u = U::kExAt;
+  else if (o == "pxat") u = U::kPxAt;
+  if (u != U::kNone) {
+    if (!only(u) || !has_next) return false;
+    x->unit = u;
+    x->arg = a[++*i];
+    return true;
+  }
+  if (o == "keepttl" && for_set && x->unit == U::kNone && !x->persist) return x->keepttl = true;
+  if (o == "persist" && !for_set && x->unit == U::kNone && !x->keepttl) return x->persist = true;
+  return false;
+}
+
 std::string lower(std::string_view s) {
   std::string o(s);
   for (char& c : o) c = char(std::tolower((unsigned char)c));
@@ -41,8 +106,6 @@ std::string unknown_command(const std::vector<std::string_view>& a) {
 }
 
 constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
-constexpr std::string_view kNoExpiry =
-    "ERR cachevault does not keep key expiry (EX, PX, EXAT, PXAT, EXPIRE...) yet";
 
 // A failed write or read as a Redis error reply; false if the status is fine.
 bool write_failure(resp::ReplyWriter& w, RecStatus s) {
@@ -153,10 +216,12 @@ void RedisService::dispatch(Connection& c, const std::vector<std::string_view>& 
     case Cmd::kGetSet: return cmd_set(c, a, slot);
     case Cmd::kSetEx:
     case Cmd::kPSetEx:
+    case Cmd::kGetEx:
     case Cmd::kExpire:
     case Cmd::kPExpire:
     case Cmd::kExpireAt:
-    case Cmd::kPExpireAt: w.error(kNoExpiry); return;
+    case Cmd::kPExpireAt:
+    case Cmd::kPersist: return cmd_expiry(c, *spec, a, slot);
     case Cmd::kGet:
     case Cmd::kMGet:
     case Cmd::kMSet:
@@ -171,10 +236,8 @@ void RedisService::dispatch(Connection& c, const std::vector<std::string_view>& 
     case Cmd::kAppend:
     case Cmd::kStrlen:
     case Cmd::kGetDel:
-    case Cmd::kGetEx:
     case Cmd::kTtl:
     case Cmd::kPTtl:
-    case Cmd::kPersist:
     case Cmd::kExpireTime:
     case Cmd::kPExpireTime:
     case Cmd::kType: return cmd_data(c, *spec, a, slot);
@@ -239,36 +302,111 @@ void RedisService::cmd_set(Connection& c, const std::vector<std::string_view>& a
     cond = shm::kCondNx;
   } else if (spec->cmd == Cmd::kGetSet) {
     cond = shm::kCondGet;
-  } else {
-    bool expiry = false, keepttl = false;
+  }
+  uint64_t expire_ms = 0;
+  if (spec->cmd == Cmd::kSet) {
+    ExpiryOptions x;
     for (size_t i = 3; i < a.size(); ++i) {
       const std::string o = lower(a[i]);
-      const bool has_arg = i + 1 < a.size();
       if (o == "nx" && !(cond & shm::kCondXx)) {
         cond |= shm::kCondNx;
       } else if (o == "xx" && !(cond & shm::kCondNx)) {
         cond |= shm::kCondXx;
       } else if (o == "get") {
         cond |= shm::kCondGet;
-      } else if (o == "keepttl" && !expiry) {
-        keepttl = true;
-      } else if ((o == "ex" || o == "px" || o == "exat" || o == "pxat") && !expiry && !keepttl && has_arg) {
-        int64_t v = 0;
-        if (!parse_int64(a[i + 1], &v)) return c.reply().error(kNotInteger);
-        if (v <= 0) return c.reply().error("ERR invalid expire time in 'set' command");
-        expiry = true;
-        ++i;
-      } else {
+      } else if (!take_expiry_option(o, a, &i, true, &x)) {
         return c.reply().error("ERR syntax error");
       }
     }
-    if (expiry) return c.reply().error(kNoExpiry);
+    std::string error;
+    if (x.unit != ExpiryOptions::kNone &&
+        !expiry_argument(x.arg, x.seconds(), x.relative(), "set", &expire_ms, &error))
+      return c.reply().error(error);
+    if (x.keepttl) cond |= shm::kCondKeepTtl;
   }
   auto op = make_op(c, spec->cmd, slot, 1);
   if (spec->cmd == Cmd::kSetNx) op->flags = kSetNxInt;
   if (cond & shm::kCondGet) op->flags |= kSetGet;
-  if (cond == 0) queue_write(op, 0, RecOp::kPut, 0, a[1], a[2]);
-  else queue_write(op, 0, RecOp::kSetCond, cond, a[1], a[2]);
+  // A plain SET (and GETSET) drops the key's expiry: expire_ms 0.
+  if (cond == 0) queue_write(op, 0, RecOp::kPut, 0, a[1], a[2], expire_ms);
+  else queue_write(op, 0, RecOp::kSetCond, cond, a[1], a[2], expire_ms);
+}
+
+void RedisService::cmd_expiry(Connection& c, const resp::CommandSpec& spec, const std::vector<std::string_view>& a,
+                              uint32_t slot) {
+  const std::string name = lower(a[0]);
+  switch (spec.cmd) {
+    case Cmd::kSetEx:
+    case Cmd::kPSetEx: {
+      uint64_t expire_ms = 0;
+      std::string error;
+      if (!expiry_argument(a[2], spec.cmd == Cmd::kSetEx, true, name, &expire_ms, &error))
+        return c.reply().error(error);
+      auto op = make_op(c, Cmd::kSet, slot, 1);
+      queue_write(op, 0, RecOp::kPut, 0, a[1], a[3], expire_ms);
+      return;
+    }
+    case Cmd::kGetEx: {
+      ExpiryOptions x;
+      for (size_t i = 2; i < a.size(); ++i)
+        if (!take_expiry_option(lower(a[i]), a, &i, false, &x)) return c.reply().error("ERR syntax error");
+      if (x.unit == ExpiryOptions::kNone && !x.persist) {
+        // No option: a GET.
+        if (read_direct(c, Cmd::kGet, a, 1)) return;
+        auto op = make_op(c, Cmd::kGet, slot, 1);
+        queue_get(op, 0, a[1]);
+        return;
+      }
+      uint32_t aux = shm::kExpGetValue;
+      std::string arg;
+      if (x.persist) {
+        aux |= shm::kExpPersist;
+      } else {
+        uint64_t when = 0;
+        // Redis looks at the expiry only once it found the key: the node
+        // answers the error if it holds the key, nil if not.
+        if (expiry_argument(x.arg, x.seconds(), x.relative(), "getex", &when, &arg)) arg = std::to_string(when);
+        else aux |= shm::kExpBadArgument;
+      }
+      auto op = make_op(c, Cmd::kGetEx, slot, 1);
+      queue_write(op, 0, RecOp::kExpire, aux, a[1], arg);
+      return;
+    }
+    case Cmd::kPersist: {
+      auto op = make_op(c, Cmd::kPersist, slot, 1);
+      queue_write(op, 0, RecOp::kExpire, shm::kExpPersist, a[1], {});
+      return;
+    }
+    default: break;
+  }
+  // EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT key time [NX|XX|GT|LT]: options
+  // first, then the time, as Redis's expireGenericCommand.
+  uint32_t aux = 0;
+  for (size_t i = 3; i < a.size(); ++i) {
+    const std::string o = lower(a[i]);
+    if (o == "nx") aux |= shm::kExpNx;
+    else if (o == "xx") aux |= shm::kExpXx;
+    else if (o == "gt") aux |= shm::kExpGt;
+    else if (o == "lt") aux |= shm::kExpLt;
+    else return c.reply().error("ERR Unsupported option " + std::string(a[i]));
+  }
+  if ((aux & shm::kExpNx) && (aux & (shm::kExpXx | shm::kExpGt | shm::kExpLt)))
+    return c.reply().error("ERR NX and XX, GT or LT options at the same time are not compatible");
+  if ((aux & shm::kExpGt) && (aux & shm::kExpLt))
+    return c.reply().error("ERR GT and LT options at the same time are not compatible");
+  int64_t when = 0;
+  if (!parse_int64(a[2], &when)) return c.reply().error(kNotInteger);
+  const bool seconds = spec.cmd == Cmd::kExpire || spec.cmd == Cmd::kExpireAt;
+  const bool relative = spec.cmd == Cmd::kExpire || spec.cmd == Cmd::kPExpire;
+  if (seconds) {
+    if (when > INT64_MAX / 1000 || when < INT64_MIN / 1000) return c.reply().error(invalid_expire(name));
+    when *= 1000;
+  }
+  const int64_t base = relative ? int64_t(shm::wall_ms()) : 0;
+  if (when > INT64_MAX - base) return c.reply().error(invalid_expire(name));
+  when += base;
+  auto op = make_op(c, spec.cmd, slot, 1);
+  queue_write(op, 0, RecOp::kExpire, aux, a[1], std::to_string(when));
 }
 
 void RedisService::cmd_data(Connection& c, const resp::CommandSpec& spec, const std::vector<std::string_view>& a,
@@ -279,22 +417,10 @@ void RedisService::cmd_data(Connection& c, const resp::CommandSpec& spec, const 
     case Cmd::kType:
     case Cmd::kTtl:
     case Cmd::kPTtl:
-    case Cmd::kPersist:
     case Cmd::kExpireTime:
     case Cmd::kPExpireTime: {
       if (read_direct(c, spec.cmd, a, 1)) return;
       auto op = make_op(c, spec.cmd, slot, 1);
-      queue_get(op, 0, a[1]);
-      return;
-    }
-    case Cmd::kGetEx: {
-      for (size_t i = 2; i < a.size(); ++i) {
-        const std::string o = lower(a[i]);
-        if (o == "persist") continue;
-        if ((o == "ex" || o == "px" || o == "exat" || o == "pxat") && i + 1 < a.size()) return c.reply().error(kNoExpiry);
-        return c.reply().error("ERR syntax error");
-      }
-      auto op = make_op(c, Cmd::kGet, slot, 1);
       queue_get(op, 0, a[1]);
       return;
     }
@@ -362,13 +488,19 @@ bool RedisService::read_direct(Connection& c, Cmd cmd, const std::vector<std::st
   op.cmd = cmd;
   op.protocol = c.protocol;
   op.parts.resize(a.size() - first);
+  const uint64_t now_ms = shm::wall_ms();
   for (size_t i = first; i < a.size(); ++i) {
     DeferredOp::Part& p = op.parts[i - first];
     p.status = RecStatus::kOk;
     if (a[i].empty() || a[i].size() > shm::kMaxKeyBytes) continue;
     auto rec = store_.get(partition_of(a[i], store_.partitions()), a[i]);
-    p.found = rec && !rec->tombstone;
-    if (p.found) p.value = std::move(rec->value);
+    // An expired record is hidden here; the request loop, the store's one
+    // writer, reclaims it (on its own reads and by its sweep).
+    p.found = rec && !rec->tombstone && !shm::is_expired(rec->expire_ms, now_ms);
+    if (p.found) {
+      p.value = std::move(rec->value);
+      p.expire_ms = rec->expire_ms;
+    }
   }
   resp::ReplyWriter w = c.reply();
   finish_op(op, w);
@@ -387,7 +519,6 @@ void RedisService::finish_op(DeferredOp& op, resp::ReplyWriter& w) {
     case Cmd::kType:
     case Cmd::kTtl:
     case Cmd::kPTtl:
-    case Cmd::kPersist:
     case Cmd::kExpireTime:
     case Cmd::kPExpireTime:
       if (write_failure(w, first.status)) return;
@@ -396,9 +527,36 @@ void RedisService::finish_op(DeferredOp& op, resp::ReplyWriter& w) {
         case Cmd::kGet: first.found ? w.bulk(first.value) : w.null(); return;
         case Cmd::kStrlen: w.integer(first.found ? int64_t(first.value.size()) : 0); return;
         case Cmd::kType: w.simple(first.found ? "string" : "none"); return;
-        case Cmd::kPersist: w.integer(0); return;  // no key carries an expiry
-        default: w.integer(first.found ? -1 : -2); return;
+        default: {
+          // Redis's ttlGenericCommand: -2 absent, -1 no expiry; seconds
+          // rounded to the nearest.
+          if (!first.found) return w.integer(-2);
+          if (first.expire_ms == 0) return w.integer(-1);
+          const bool absolute = op.cmd == Cmd::kExpireTime || op.cmd == Cmd::kPExpireTime;
+          const bool ms = op.cmd == Cmd::kPTtl || op.cmd == Cmd::kPExpireTime;
+          int64_t t = absolute ? int64_t(first.expire_ms) : int64_t(first.expire_ms) - int64_t(shm::wall_ms());
+          if (t < 0) t = 0;
+          return w.integer(ms ? t : (t + 500) / 1000);
+        }
       }
+    case Cmd::kGetEx:
+      if (first.status == RecStatus::kBadRequest && !first.value.empty()) return w.error(first.value);
+      if (write_failure(w, first.status)) return;
+      first.found ? ++keyspace_hits_ : ++keyspace_misses_;
+      first.found ? w.bulk(first.value) : w.null();
+      return;
+    case Cmd::kExpire:
+    case Cmd::kPExpire:
+    case Cmd::kExpireAt:
+    case Cmd::kPExpireAt:
+    case Cmd::kPersist: {
+      if (first.status == RecStatus::kBadRequest && !first.value.empty()) return w.error(first.value);
+      if (write_failure(w, first.status)) return;
+      int64_t v = 0;
+      if (first.found) parse_int64(first.value, &v);
+      w.integer(v);
+      return;
+    }
     case Cmd::kMGet:
       w.array(op.parts.size());
       for (const auto& p : op.parts) {

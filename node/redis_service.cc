@@ -305,7 +305,7 @@ void RedisService::queue_get(const std::shared_ptr<DeferredOp>& op, uint32_t par
 }
 
 void RedisService::queue_write(const std::shared_ptr<DeferredOp>& op, uint32_t part, shm::RecOp rec_op, uint32_t aux,
-                               std::string_view key, std::string_view value) {
+                               std::string_view key, std::string_view value, uint64_t expire_ms) {
   const bool values = rec_op != shm::RecOp::kPut && rec_op != shm::RecOp::kDelete;
   Outgoing& o = outgoing_for(shm::MsgType::kWrite, values, key.size() + value.size() + sizeof(shm::WireRecord));
   shm::WireRecord r{};
@@ -314,6 +314,7 @@ void RedisService::queue_write(const std::shared_ptr<DeferredOp>& op, uint32_t p
   r.value_len = uint32_t(value.size());
   r.index = uint32_t(o.targets.size());
   r.aux = aux;
+  r.expire_ms = expire_ms;
   o.batch.add(r, key, value);
   o.targets.push_back({op, part});
   ++op->outstanding;
@@ -388,6 +389,7 @@ void RedisService::on_node_reply(uint16_t type, uint64_t request_id, const std::
         p->status = shm::RecStatus(r.status);
         p->found = p->status == shm::RecStatus::kOk && r.op != uint8_t(shm::RecOp::kDelete);
         if (p->found) p->value.assign(value);
+        p->expire_ms = p->found ? r.expire_ms : 0;
         if (p->status == shm::RecStatus::kNotFound) p->status = shm::RecStatus::kOk;
       }
       break;

@@ -22,6 +22,7 @@
 #include "resp/reply_writer.h"
 #include "resp/request_parser.h"
 #include "shm/block.h"
+#include "shm/expiry.h"
 #include "shm/mailbox.h"
 #include "shm/messages.h"
 #include "shm/table_access.h"
@@ -48,6 +49,7 @@ struct DeferredOp {
     shm::RecStatus status = shm::RecStatus::kTimeout;
     bool found = false;   // get: a live record
     std::string value;    // get: the value; values reply: the answer
+    uint64_t expire_ms = 0;  // get: the record's expiry (0: none)
   };
   std::shared_ptr<Connection> conn;
   std::shared_ptr<ReplySlot> slot;
@@ -145,7 +147,7 @@ class RedisService {
   };
   void queue_get(const std::shared_ptr<DeferredOp>& op, uint32_t part, std::string_view key);
   void queue_write(const std::shared_ptr<DeferredOp>& op, uint32_t part, shm::RecOp rec_op, uint32_t aux,
-                   std::string_view key, std::string_view value);
+                   std::string_view key, std::string_view value, uint64_t expire_ms = 0);
   Outgoing& outgoing_for(shm::MsgType type, bool values, size_t bytes);
   void flush_outgoing();
   void pump_replies();
@@ -159,6 +161,8 @@ class RedisService {
   // --- commands (redis_commands.cc: keys and strings) ---
   std::shared_ptr<DeferredOp> make_op(Connection& c, resp::Cmd cmd, uint32_t slot, size_t parts);
   void cmd_set(Connection& c, const std::vector<std::string_view>& a, uint32_t slot);
+  // SETEX, PSETEX, GETEX, EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, PERSIST.
+  void cmd_expiry(Connection& c, const resp::CommandSpec& spec, const std::vector<std::string_view>& a, uint32_t slot);
   void cmd_data(Connection& c, const resp::CommandSpec& spec, const std::vector<std::string_view>& a, uint32_t slot);
   void finish_op(DeferredOp& op, resp::ReplyWriter& w);
   // Reads keys straight from the store (under its shard locks) and answers
@@ -193,7 +197,8 @@ class RedisService {
   int node_port(int node) const;
   bool primary_here(uint32_t partition) const;
   // Calls fn for every live key of the partitions this node is primary for.
-  uint64_t count_primary_keys();
+  // *expires (if given) gets how many of them carry an expiry.
+  uint64_t count_primary_keys(uint64_t* expires = nullptr);
 
   shm::Block& block_;
   shm::BlockLayout& b_;

@@ -14,6 +14,7 @@
 #include "node/redis_frontend.h"
 #include "node/write_ops.h"
 #include "shm/clock.h"
+#include "shm/expiry.h"
 #include "shm/failpoints.h"
 #include "shm/process_start.h"
 #include "shm/rate_limited_log.h"
@@ -42,6 +43,11 @@ constexpr size_t kHeapTopPadBytes = size_t(64) << 20;
 constexpr uint64_t kMoveApplySliceNs = 500'000;
 // Records of dropped partitions freed per loop turn (see the loop's wait).
 constexpr uint64_t kFreeSliceNs = 500'000;
+// Expired records looked for and forgotten per loop turn, and how often a
+// sweep runs while requests keep the loop busy: like freeing, a short
+// slice between requests, never a long stall.
+constexpr uint64_t kSweepSliceNs = 300'000;
+constexpr uint64_t kSweepEveryNs = 10'000'000;
 
 // How long a reply to mailbox `to` may wait for room: briefly for a client
 // (a slow one must not stall the request loop; it times out and retries),
@@ -142,6 +148,7 @@ int ServingNode::run(const std::atomic<bool>& stop) {
     }
     apply_moved_records();
     const bool freeing = store_.free_dropped(kFreeSliceNs);
+    sweep_expired();
     if (mono_ns() - last_tick_ns_ > 20'000'000ull) {
       tick();
     } else if (const uint32_t change = b_.header.change_seq.load(std::memory_order_relaxed); change != seen_change_) {
@@ -162,6 +169,18 @@ int ServingNode::run(const std::atomic<bool>& stop) {
   backup_->stop();
   spdlog::info("serving node {} stopping: {} records, {} bytes", id_, store_.records(), store_.bytes());
   return 0;
+}
+
+void ServingNode::sweep_expired() {
+  if (store_.expiring() == 0) return;
+  const uint64_t now = mono_ns();
+  if (now - last_sweep_ns_ < kSweepEveryNs) return;
+  last_sweep_ns_ = now;
+  // A partition being moved here may still receive older copies of keys
+  // whose newer, expired version it holds: forgetting that version would
+  // let the older copy in. Its sweep waits for the move's end.
+  auto receiving = [this](uint32_t p) { return p < table_.joining.size() && table_.joining[p] == id_; };
+  if (store_.sweep_expired(kSweepSliceNs, shm::wall_ms(), receiving) > 0) stamp_counts();
 }
 
 void ServingNode::apply_moved_records() {
@@ -278,12 +297,12 @@ void ServingNode::on_write(const shm::MsgHeader& h, std::string_view payload) {
         continue;
       }
       StoredRecord assigned;
-      st = from_apply(store_.assign(p, key, value, tomb, wall_ns(), &assigned));
+      st = from_apply(store_.assign(p, key, value, tomb, wall_ns(), &assigned, r.expire_ms));
       r.version = assigned.version;
       r.timestamp = assigned.timestamp;
     } else if (self_owner) {
       StoredRecord existing;
-      auto a = store_.apply(p, key, value, r.version, r.timestamp, tomb, policy, &existing);
+      auto a = store_.apply(p, key, value, r.version, r.timestamp, tomb, policy, &existing, r.expire_ms, shm::wall_ms());
       st = from_apply(a);
     }
     res.version = r.version;
@@ -373,8 +392,10 @@ void ServingNode::on_replicate(const shm::MsgHeader& h, std::string_view payload
       prefetch_ahead(i);
       const uint32_t p = partition_at(i, key, store_.partitions());
       StoredRecord existing;
+      // The primary (or a restore) knows better than an expired record
+      // here: that key is gone.
       auto a = store_.apply(p, key, value, r.version, r.timestamp, r.op == uint8_t(shm::RecOp::kDelete), policy,
-                            &existing);
+                            &existing, r.expire_ms, shm::wall_ms());
       res.status = uint8_t(from_apply(a));
       res.version = a == RecordStore::Apply::kStale ? existing.version : r.version;
       res.timestamp = a == RecordStore::Apply::kStale ? existing.timestamp : r.timestamp;
@@ -442,7 +463,7 @@ void ServingNode::retry_stale(uint64_t op_id, PendingWrite& op, uint32_t index, 
   r.version = std::max(seen_version, res.version) + 1;
   r.timestamp = std::max(wall_ns(), res.timestamp + 1);
   store_.apply(p, key, value, r.version, r.timestamp, r.op == uint8_t(shm::RecOp::kDelete), shm::Policy::kOverwrite,
-               nullptr);
+               nullptr, r.expire_ms);
   res.version = r.version;
   res.timestamp = r.timestamp;
   reset_forwarding(shm::Policy::kNewer, 0);
@@ -502,6 +523,8 @@ void ServingNode::on_get(const shm::MsgHeader& h, std::string_view payload) {
   BatchBuilder out;
   WireRecord r;
   std::string_view key, value;
+  const uint64_t now_ms = shm::wall_ms();
+  bool reclaimed = false;
   while (rd.next(&r, &key, &value)) {
     WireRecord o{};
     o.index = r.index;
@@ -514,6 +537,11 @@ void ServingNode::on_get(const shm::MsgHeader& h, std::string_view payload) {
       continue;
     }
     auto rec = valid ? store_.get(p, key) : std::nullopt;
+    // An expired record is not there; the read reclaims it (lazily).
+    if (rec && shm::is_expired(rec->expire_ms, now_ms)) {
+      reclaimed |= store_.erase_if_expired(p, key, now_ms);
+      rec.reset();
+    }
     if (!rec) {
       o.status = uint8_t(RecStatus::kNotFound);
       out.add(o, key, {});
@@ -523,6 +551,7 @@ void ServingNode::on_get(const shm::MsgHeader& h, std::string_view payload) {
     o.op = uint8_t(rec->tombstone ? shm::RecOp::kDelete : shm::RecOp::kPut);
     o.version = rec->version;
     o.timestamp = rec->timestamp;
+    o.expire_ms = rec->expire_ms;
     o.key_len = uint16_t(key.size());
     o.value_len = uint32_t(rec->value.size());
     // Many large values would not fit one message: send what is built,
@@ -535,6 +564,7 @@ void ServingNode::on_get(const shm::MsgHeader& h, std::string_view payload) {
     out.add(o, key, rec->value);
   }
   requests_ += out.count();
+  if (reclaimed) stamp_counts();
   log_failed_reply(id_, "get", h.from, link_.reply(h, MsgType::kGetReply, out.finish(), reply_timeout_ms(h.from)));
 }
 
@@ -546,16 +576,22 @@ void ServingNode::on_scan(const shm::MsgHeader& h, std::string_view payload) {
   uint64_t skip = cursor & 0xffffffffu;
   BatchBuilder out;
   bool full = false;
+  const uint64_t now_ms = shm::wall_ms();
   while (p < store_.partitions() && !full) {
     uint64_t seen = 0;
     store_.for_each(p, [&](std::string_view k, const RecordRef& rec) {
       if (full || seen++ < skip) return;
+      if (shm::is_expired(rec.expire_ms, now_ms)) {
+        ++skip;  // still counted: the cursor counts records held
+        return;
+      }
       if (out.bytes() + k.size() + rec.value.size() > shm::kBatchTargetBytes && !out.empty()) {
         full = true;
         return;
       }
       WireRecord o{uint16_t(k.size()), uint8_t(rec.tombstone ? shm::RecOp::kDelete : shm::RecOp::kPut),
-                   uint8_t(RecStatus::kOk), uint32_t(rec.value.size()), rec.version, rec.timestamp, 0, 0};
+                   uint8_t(RecStatus::kOk), uint32_t(rec.value.size()), rec.version, rec.timestamp, 0, 0,
+                   rec.expire_ms};
       out.add(o, k, rec.value);
       ++skip;
     });

@@ -61,6 +61,8 @@ class ServingNode {
   };
 
   // Applies a slice of the partition records other nodes moved here.
+  // A slice of the background sweep of expired records, every few ms.
+  void sweep_expired();
   void apply_moved_records();
   void handle(const shm::MsgHeader& h, std::string_view payload);
   void on_write(const shm::MsgHeader& h, std::string_view payload);
@@ -131,6 +133,7 @@ class ServingNode {
   std::unordered_map<uint64_t, PendingWrite> pending_;
   uint64_t next_op_ = 1;
   uint64_t presized_restore_tag_ = 0;
+  uint64_t last_sweep_ns_ = 0;
   uint64_t last_tick_ns_ = 0;
   uint32_t seen_change_ = 0;  // the block's change counter at the last look
   uint64_t last_rate_ns_ = 0;

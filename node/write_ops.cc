@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "node/distribution.h"
+#include "shm/expiry.h"
 
 namespace cv::node {
 
@@ -77,6 +78,58 @@ std::string format_long_double(long double v) {
   return s;
 }
 
+namespace {
+
+// A key's state as the batch's evaluation sees it: value and expiry.
+struct Held {
+  std::string value;
+  uint64_t expire_ms = 0;
+};
+
+// EXPIRE / PEXPIRE / ...AT, PERSIST and GETEX against the value held, as
+// Redis's expireGenericCommand, persistCommand and getexCommand decide:
+// sets *write to the key's new state when it changes.
+void evaluate_expire(const WireRecord& r, std::string_view arg, const std::optional<Held>& cur, uint64_t now_ms,
+                     ValueReply* rep, std::optional<std::optional<Held>>* write) {
+  const bool get_value = r.aux & shm::kExpGetValue;
+  if (!cur) {
+    rep->status = RecStatus::kNotFound;  // nil, or 0
+    return;
+  }
+  if (r.aux & shm::kExpBadArgument) {
+    // GETEX checks its expiry only once it found the key.
+    rep->status = RecStatus::kBadRequest;
+    rep->value = std::string(arg);
+    return;
+  }
+  if (r.aux & shm::kExpPersist) {
+    rep->value = get_value ? cur->value : cur->expire_ms ? "1" : "0";
+    if (cur->expire_ms) *write = std::optional<Held>(Held{cur->value, 0});
+    return;
+  }
+  int64_t when = 0;
+  if (!parse_int64(arg, &when)) {
+    rep->status = RecStatus::kBadRequest;
+    rep->value = "ERR value is not an integer or out of range";
+    return;
+  }
+  if (!get_value) {
+    const int64_t current = cur->expire_ms ? int64_t(cur->expire_ms) : -1;
+    const bool refused = ((r.aux & shm::kExpNx) && current != -1) || ((r.aux & shm::kExpXx) && current == -1) ||
+                         ((r.aux & shm::kExpGt) && (when <= current || current == -1)) ||
+                         ((r.aux & shm::kExpLt) && current != -1 && when >= current);
+    if (refused) {
+      rep->value = "0";
+      return;
+    }
+  }
+  rep->value = get_value ? cur->value : "1";
+  if (when <= int64_t(now_ms)) *write = std::optional<Held>();  // a time gone by deletes the key
+  else *write = std::optional<Held>(Held{cur->value, uint64_t(when)});
+}
+
+}  // namespace
+
 bool evaluate_write_ops(const RecordStore& store, std::string_view payload,
                         const std::function<bool(uint32_t partition)>& is_primary, std::string* out,
                         std::vector<ValueReply>* replies) {
@@ -84,12 +137,13 @@ bool evaluate_write_ops(const RecordStore& store, std::string_view payload,
   if (!rd.ok()) return false;
   shm::BatchBuilder b(shm::WriteMode(rd.header().mode), shm::Policy(rd.header().policy), rd.header().tag);
   b.set_epoch(rd.header().epoch);
-  // Values as the batch's earlier records left them (nullopt: deleted).
-  std::unordered_map<std::string, std::optional<std::string>> overlay;
+  // Keys as the batch's earlier records left them (nullopt: deleted).
+  std::unordered_map<std::string, std::optional<Held>> overlay;
   replies->clear();
   WireRecord r;
   std::string_view key, value;
   const uint32_t partitions = store.partitions();
+  const uint64_t now_ms = shm::wall_ms();
   while (rd.next(&r, &key, &value)) {
     ValueReply rep;
     rep.index = r.index;
@@ -105,21 +159,25 @@ bool evaluate_write_ops(const RecordStore& store, std::string_view payload,
       replies->push_back(std::move(rep));
       continue;
     }
-    std::optional<std::string> cur;
+    // An expired record is no record: the key is absent.
+    std::optional<Held> cur;
     if (auto it = overlay.find(std::string(key)); it != overlay.end()) {
       cur = it->second;
     } else if (auto rec = store.get(p, key); rec && !rec->tombstone) {
-      cur = std::move(rec->value);
+      cur = Held{std::move(rec->value), rec->expire_ms};
     }
-    std::optional<std::optional<std::string>> write;  // set: the record's new state
+    if (cur && shm::is_expired(cur->expire_ms, now_ms)) cur.reset();
+    const uint64_t kept_expiry = cur ? cur->expire_ms : 0;
+    std::optional<std::optional<Held>> write;  // set: the record's new state
     switch (RecOp(r.op)) {
-      case RecOp::kPut: write = std::optional<std::string>(std::string(value)); break;
-      case RecOp::kDelete: write = std::optional<std::string>(); break;
+      case RecOp::kPut: write = std::optional<Held>(Held{std::string(value), r.expire_ms}); break;
+      case RecOp::kDelete: write = std::optional<Held>(); break;
       case RecOp::kSetCond: {
         const bool allowed = !((r.aux & shm::kCondNx) && cur) && !((r.aux & shm::kCondXx) && !cur);
-        if (allowed) write = std::optional<std::string>(std::string(value));
+        const uint64_t expiry = (r.aux & shm::kCondKeepTtl) ? kept_expiry : r.expire_ms;
+        if (allowed) write = std::optional<Held>(Held{std::string(value), expiry});
         if (r.aux & shm::kCondGet) {
-          if (cur) rep.value = *cur;
+          if (cur) rep.value = cur->value;
           else rep.status = RecStatus::kNotFound;
         } else if (!allowed) {
           rep.status = RecStatus::kNotFound;
@@ -130,13 +188,13 @@ bool evaluate_write_ops(const RecordStore& store, std::string_view payload,
         if (!cur) {
           rep.status = RecStatus::kNotFound;
         } else {
-          write = std::optional<std::string>();
-          rep.value = (r.aux & shm::kCondGet) ? *cur : "1";
+          write = std::optional<Held>();
+          rep.value = (r.aux & shm::kCondGet) ? cur->value : "1";
         }
         break;
       case RecOp::kIncrBy: {
         int64_t held = 0, delta = 0;
-        if ((cur && !parse_int64(*cur, &held)) || !parse_int64(value, &delta)) {
+        if ((cur && !parse_int64(cur->value, &held)) || !parse_int64(value, &delta)) {
           rep.status = RecStatus::kBadRequest;
           rep.value = "ERR value is not an integer or out of range";
         } else if ((delta > 0 && held > INT64_MAX - delta) || (delta < 0 && held < INT64_MIN - delta)) {
@@ -144,13 +202,13 @@ bool evaluate_write_ops(const RecordStore& store, std::string_view payload,
           rep.value = "ERR increment or decrement would overflow";
         } else {
           rep.value = std::to_string(held + delta);
-          write = std::optional<std::string>(rep.value);
+          write = std::optional<Held>(Held{rep.value, kept_expiry});  // as Redis, INCR keeps the TTL
         }
         break;
       }
       case RecOp::kIncrByFloat: {
         long double held = 0, delta = 0;
-        if ((cur && !parse_long_double(*cur, &held)) || !parse_long_double(value, &delta)) {
+        if ((cur && !parse_long_double(cur->value, &held)) || !parse_long_double(value, &delta)) {
           rep.status = RecStatus::kBadRequest;
           rep.value = "ERR value is not a valid float";
         } else if (const long double sum = held + delta; std::isnan(sum) || std::isinf(sum)) {
@@ -158,23 +216,24 @@ bool evaluate_write_ops(const RecordStore& store, std::string_view payload,
           rep.value = "ERR increment would produce NaN or Infinity";
         } else {
           rep.value = format_long_double(sum);
-          write = std::optional<std::string>(rep.value);
+          write = std::optional<Held>(Held{rep.value, kept_expiry});
         }
         break;
       }
       case RecOp::kAppend: {
-        const size_t len = (cur ? cur->size() : 0) + value.size();
+        const size_t len = (cur ? cur->value.size() : 0) + value.size();
         if (len > shm::kMaxValueBytes) {
           rep.status = RecStatus::kBadRequest;
           rep.value = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
         } else {
-          std::string v = cur ? *cur : std::string();
+          std::string v = cur ? cur->value : std::string();
           v.append(value);
           rep.value = std::to_string(v.size());
-          write = std::optional<std::string>(std::move(v));
+          write = std::optional<Held>(Held{std::move(v), kept_expiry});
         }
         break;
       }
+      case RecOp::kExpire: evaluate_expire(r, value, cur, now_ms, &rep, &write); break;
       default:
         rep.status = RecStatus::kBadRequest;
         rep.value = "ERR unknown write operation";
@@ -185,8 +244,9 @@ bool evaluate_write_ops(const RecordStore& store, std::string_view payload,
       w.key_len = uint16_t(key.size());
       w.op = uint8_t(*write ? RecOp::kPut : RecOp::kDelete);
       w.index = r.index;
-      w.value_len = *write ? uint32_t((*write)->size()) : 0;
-      b.add(w, key, *write ? std::string_view(**write) : std::string_view());
+      w.value_len = *write ? uint32_t((*write)->value.size()) : 0;
+      w.expire_ms = *write ? (*write)->expire_ms : 0;
+      b.add(w, key, *write ? std::string_view((*write)->value) : std::string_view());
       overlay[std::string(key)] = std::move(*write);
       rep.writes = true;
     }

@@ -7,7 +7,7 @@
 //             created_ns reserved header_checksum
 //   block  := block_magic record_count payload_bytes payload_checksum payload
 //   payload:= record*        (records sorted by key, bytewise, strictly)
-//   record := key_len value_len version timestamp flags key value
+//   record := key_len value_len version timestamp flags [expire_ms] key value
 //   index  := entry* index_checksum      entry := offset record_count key_len key
 //   footer := record_count block_count index_offset file_checksum footer_magic
 #pragma once
@@ -57,7 +57,11 @@ inline T get_le(const char* p) {
 inline constexpr uint64_t kFileMagic = 0x5055434b41425643ull;    // "CVBACKUP"
 inline constexpr uint32_t kBlockMagic = 0x4b425643u;             // "CVBK"
 inline constexpr uint64_t kFooterMagic = 0x5245544f4f465643ull;  // "CVFOOTER"
-inline constexpr uint32_t kFormatVersion = 1;
+// Version 2 added the record's expiry (kFlagExpiry). Version 1 files are
+// still read: their records have no expiry and their flags no such bit.
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kOldestReadableVersion = 1;
+inline bool readable_version(uint32_t v) { return v >= kOldestReadableVersion && v <= kFormatVersion; }
 
 // Unscoped (but typed) so that it converts to FileHeaderInfo::kind, which the
 // header stores as a plain u32; switches over it are still exhaustive.
@@ -188,7 +192,7 @@ inline BlockHeader decode_block_header(const char* p) {
           get_le<uint64_t>(p + kBlockChecksumOffset)};
 }
 
-// ---- Record: 23-byte header, then key, then value. ----
+// ---- Record: 23-byte header, the expiry if flagged, then key, then value. ----
 
 inline constexpr size_t kRecordHeaderSize = 2 + 4 + 8 + 8 + 1;  // key len, value len,
                                                                 // version, timestamp, flags
@@ -198,9 +202,15 @@ inline constexpr size_t kRecordVersionOffset = 6;
 inline constexpr size_t kRecordTimestampOffset = 14;
 inline constexpr size_t kRecordFlagsOffset = 22;
 inline constexpr uint8_t kFlagTombstone = 0x01;
-inline constexpr uint8_t kKnownFlags = kFlagTombstone;
+// Version 2 on: the record expires (expire_ms:u64, ms since the Unix epoch,
+// never 0, follows the flags). Records without one spend nothing on it.
+inline constexpr uint8_t kFlagExpiry = 0x02;
+inline constexpr size_t kRecordExpirySize = 8;
+inline constexpr uint8_t known_flags(uint32_t version) {
+  return version >= 2 ? kFlagTombstone | kFlagExpiry : kFlagTombstone;
+}
 inline constexpr size_t kMinRecordSize = kRecordHeaderSize + kMinKeyBytes;
-inline constexpr size_t kMaxRecordSize = kRecordHeaderSize + kMaxKeyBytes + kMaxValueBytes;
+inline constexpr size_t kMaxRecordSize = kRecordHeaderSize + kRecordExpirySize + kMaxKeyBytes + kMaxValueBytes;
 // The largest payload a block can have: just under the target plus one record.
 inline constexpr size_t kMaxBlockPayload = kBlockTargetBytes + kMaxRecordSize;
 static_assert(kMaxBlockPayload <= UINT32_MAX);
@@ -211,20 +221,36 @@ struct RecordView {
   std::string_view key, value;
   uint64_t version = 0, timestamp = 0;
   bool tombstone = false;
+  uint64_t expire_ms = 0;  // 0: none
 };
 
+// Bytes before the key: the header and, if the record has one, its expiry.
+inline size_t record_prefix_size(const RecordView& r) {
+  return kRecordHeaderSize + (r.expire_ms ? kRecordExpirySize : 0);
+}
+inline size_t record_size(const RecordView& r) { return record_prefix_size(r) + r.key.size() + r.value.size(); }
+
+// Writes the header and the expiry (record_prefix_size(r) bytes), in the
+// current version's layout.
 inline void encode_record_header(char* p, const RecordView& r) {
   put_le<uint16_t>(p, static_cast<uint16_t>(r.key.size()));
   put_le<uint32_t>(p + kRecordValueLenOffset, static_cast<uint32_t>(r.value.size()));
   put_le<uint64_t>(p + kRecordVersionOffset, r.version);
   put_le<uint64_t>(p + kRecordTimestampOffset, r.timestamp);
-  p[kRecordFlagsOffset] = static_cast<char>(r.tombstone ? kFlagTombstone : 0);
+  p[kRecordFlagsOffset] = static_cast<char>((r.tombstone ? kFlagTombstone : 0) | (r.expire_ms ? kFlagExpiry : 0));
+  if (r.expire_ms) put_le<uint64_t>(p + kRecordHeaderSize, r.expire_ms);
 }
 
-// Decodes the record at p, which has `avail` readable bytes. Returns the
-// record's size, or 0 with *why set when the framing is bad. Never reads
-// outside [p, p + avail).
-inline size_t decode_record(const char* p, size_t avail, RecordView* r, const char** why) {
+// The key of an encoded record (the first of a block, for the index).
+inline size_t encoded_key_offset(const char* p) {
+  return kRecordHeaderSize + ((static_cast<uint8_t>(p[kRecordFlagsOffset]) & kFlagExpiry) ? kRecordExpirySize : 0);
+}
+
+// Decodes the record at p, which has `avail` readable bytes, in the layout
+// of format `version`. Returns the record's size, or 0 with *why set when
+// the framing is bad. Never reads outside [p, p + avail).
+inline size_t decode_record(const char* p, size_t avail, RecordView* r, const char** why,
+                            uint32_t version = kFormatVersion) {
   if (avail < kRecordHeaderSize) {
     *why = "record header runs past the block end";
     return 0;
@@ -232,15 +258,21 @@ inline size_t decode_record(const char* p, size_t avail, RecordView* r, const ch
   const size_t key_len = get_le<uint16_t>(p);
   const size_t value_len = get_le<uint32_t>(p + kRecordValueLenOffset);
   const auto flags = static_cast<uint8_t>(p[kRecordFlagsOffset]);
-  const size_t size = kRecordHeaderSize + key_len + value_len;
+  const size_t prefix = kRecordHeaderSize + ((flags & kFlagExpiry) ? kRecordExpirySize : 0);
+  const size_t size = prefix + key_len + value_len;
   *why = key_len < kMinKeyBytes || key_len > kMaxKeyBytes ? "bad key length"
          : value_len > kMaxValueBytes                     ? "bad value length"
-         : (flags & ~kKnownFlags) != 0                    ? "unknown record flags"
+         : (flags & ~known_flags(version)) != 0           ? "unknown record flags"
          : size > avail                                   ? "record runs past the block end"
                                                           : nullptr;
   if (*why != nullptr) return 0;
-  r->key = std::string_view(p + kRecordHeaderSize, key_len);
-  r->value = std::string_view(p + kRecordHeaderSize + key_len, value_len);
+  r->expire_ms = (flags & kFlagExpiry) ? get_le<uint64_t>(p + kRecordHeaderSize) : 0;
+  if ((flags & kFlagExpiry) && r->expire_ms == 0) {
+    *why = "record flagged as expiring has expiry 0";
+    return 0;
+  }
+  r->key = std::string_view(p + prefix, key_len);
+  r->value = std::string_view(p + prefix + key_len, value_len);
   r->version = get_le<uint64_t>(p + kRecordVersionOffset);
   r->timestamp = get_le<uint64_t>(p + kRecordTimestampOffset);
   r->tombstone = (flags & kFlagTombstone) != 0;

@@ -97,11 +97,12 @@ Status BackupReader::check_structure() {
   const RawFileHeader h = decode_file_header(data_);
   if (h.magic != kFileMagic)
     return corrupt_at(path_, 0, "not a cachevault backup file (bad magic)");
-  if (h.version != kFormatVersion) {
+  if (!readable_version(h.version)) {
     return corrupt_at(path_, kHeaderVersionOffset,
                       "format version " + std::to_string(h.version) + ", this build reads " +
-                          std::to_string(kFormatVersion));
+                          std::to_string(kOldestReadableVersion) + " to " + std::to_string(kFormatVersion));
   }
+  version_ = h.version;
   if (h.checksum != file_header_checksum(data_)) {
     return corrupt_at(path_, 0, "header checksum mismatch");
   }
@@ -251,7 +252,7 @@ Status BackupReader::check_block(size_t i, std::string_view* last_key) const {
   for (RecordView r; p < end; ++n) {
     const auto at = static_cast<uint64_t>(p - data_);
     const char* why = nullptr;
-    const size_t size = decode_record(p, static_cast<size_t>(end - p), &r, &why);
+    const size_t size = decode_record(p, static_cast<size_t>(end - p), &r, &why, version_);
     if (size == 0) return corrupt_at(path_, at, name() + ": " + why);
     p += size;
     if (n == b.records)
@@ -327,7 +328,7 @@ void RecordCursor::decode() {
   } else if (pos_ == block_end_) {
     why = "block ends before its last record";
   } else {
-    size_ = decode_record(pos_, static_cast<size_t>(block_end_ - pos_), &record_, &why);
+    size_ = decode_record(pos_, static_cast<size_t>(block_end_ - pos_), &record_, &why, reader_->version_);
     if (size_ != 0) {
       valid_ = true;
       return;

@@ -54,7 +54,8 @@ class BackupReader {
   Status verify_all() const;
 
   const std::string& path() const { return path_; }
-  uint32_t format_version() const { return kFormatVersion; }
+  // The file's own version (an older one than this build writes reads too).
+  uint32_t format_version() const { return version_; }
   const FileHeaderInfo& header() const { return header_; }
   uint32_t kind() const { return header_.kind; }
   uint64_t backup_id() const { return header_.backup_id; }
@@ -87,6 +88,7 @@ class BackupReader {
   const size_t size_;
   const bool owns_mapping_;
   FileHeaderInfo header_;
+  uint32_t version_ = kFormatVersion;  // the file's, from its header
   Footer footer_;
   std::vector<BlockInfo> blocks_;
   std::string_view last_key_;

@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -75,10 +77,12 @@ void write_seeds(const std::string& dir) {
     uint32_t kind;
     int records;
     size_t value_bytes;
+    bool expiring = false;  // every other record carries an expiry
   };
   const Seed seeds[] = {{"empty", kConsolidated, 0, 0},      {"one", kConsolidated, 1, 5},
                         {"small", kConsolidated, 20, 10},    {"copy", kNodeCopy, 30, 4},
-                        {"blocks", kConsolidated, 6, 30000}, {"many", kNodeCopy, 200, 0}};
+                        {"blocks", kConsolidated, 6, 30000}, {"many", kNodeCopy, 200, 0},
+                        {"expiring", kConsolidated, 40, 8, true}, {"expiring-copy", kNodeCopy, 40, 3, true}};
   for (const Seed& seed : seeds) {
     FileHeaderInfo info;
     info.kind = seed.kind;
@@ -92,10 +96,20 @@ void write_seeds(const std::string& dir) {
       char key[16];
       std::snprintf(key, sizeof key, "k%05d", i);
       const std::string value(seed.value_bytes + i % 3, static_cast<char>('a' + i % 26));
-      s = w->add({key, value, uint64_t(i), uint64_t(i) * 10, seed.kind == kNodeCopy && i % 3 == 0});
+      const uint64_t expire_ms = seed.expiring && i % 2 == 0 ? 1'800'000'000'000ull + uint64_t(i) : 0;
+      s = w->add({key, value, uint64_t(i), uint64_t(i) * 10, seed.kind == kNodeCopy && i % 3 == 0, expire_ms});
     }
     if (s) s = w->finish(/*durable=*/false);
     if (!s) std::fprintf(stderr, "seed %s: %s\n", seed.name, s.message().c_str());
+  }
+  // A version 1 file (before records had an expiry): "small" with its
+  // header's version set back, checksums made right.
+  std::ifstream in(dir + "/small", std::ios::binary);
+  std::string v1{std::istreambuf_iterator<char>(in), {}};
+  if (v1.size() >= kMinFileSize) {
+    put_le<uint32_t>(v1.data() + kHeaderVersionOffset, 1);
+    v1 = with_fixed_checksums(v1);
+    std::ofstream(dir + "/small-v1", std::ios::binary).write(v1.data(), std::streamsize(v1.size()));
   }
 }
 

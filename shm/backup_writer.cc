@@ -104,7 +104,8 @@ Status BackupWriter::add(const RecordView& r) {
     return Status::invalid("backup file " + final_path_ + ": keys out of order (record " +
                            std::to_string(records_) + " is not above the previous key)");
   }
-  const size_t size = kRecordHeaderSize + r.key.size() + r.value.size();
+  const size_t size = record_size(r);
+  const size_t prefix = record_prefix_size(r);
   if (block_open_ && used_ - block_start_ - kBlockHeaderSize + size > kBlockTargetBytes) {
     close_block();
   }
@@ -117,10 +118,10 @@ Status BackupWriter::add(const RecordView& r) {
   assert(used_ + size <= kBufferCapacity);
   char* p = buffer_.get() + used_;
   encode_record_header(p, r);
-  std::memcpy(p + kRecordHeaderSize, r.key.data(), r.key.size());
+  std::memcpy(p + prefix, r.key.data(), r.key.size());
   if (!r.value.empty())
-    std::memcpy(p + kRecordHeaderSize + r.key.size(), r.value.data(), r.value.size());
-  prev_key_ = std::string_view(p + kRecordHeaderSize, r.key.size());
+    std::memcpy(p + prefix + r.key.size(), r.value.data(), r.value.size());
+  prev_key_ = std::string_view(p + prefix, r.key.size());
   used_ += size;
   ++block_records_;
   ++records_;
@@ -146,14 +147,14 @@ void BackupWriter::close_block() {
   encode_block_header(h, header);
   XXH3_64bits_update(file_hash_.get(), header, kBlockHeaderSize);
 
-  // The first key sits right after the first record header.
+  // The first key sits right after the first record header (and expiry).
   const size_t key_len = get_le<uint16_t>(payload);
   char entry[kIndexEntryFixedSize];
   put_le<uint64_t>(entry, flushed_ + block_start_);
   put_le<uint32_t>(entry + kIndexEntryRecordsOffset, block_records_);
   put_le<uint16_t>(entry + kIndexEntryKeyLenOffset, static_cast<uint16_t>(key_len));
   index_.append(entry, sizeof entry);
-  index_.append(payload + kRecordHeaderSize, key_len);
+  index_.append(payload + encoded_key_offset(payload), key_len);
 
   // The buffer may be flushed before the next record; keep the key.
   last_key_.assign(prev_key_);

@@ -81,7 +81,7 @@ Status check_records(std::string_view p, bool write_batch) {
     WireRecord r;
     std::memcpy(&r, p.data() + pos, sizeof r);
     pos += sizeof r;
-    if (r.op > uint8_t(RecOp::kAppend))  // the last op there is
+    if (r.op > kLastRecOp)
       return Status::corrupt("record " + std::to_string(i) + " has unknown op " + std::to_string(r.op), pos);
     const size_t body = size_t(r.key_len) + r.value_len;
     if (p.size() - pos < body)

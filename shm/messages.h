@@ -98,10 +98,30 @@ enum class RecOp : uint8_t {
   kIncrBy = 4,       // value: a decimal int64 delta
   kIncrByFloat = 5,  // value: a decimal float delta
   kAppend = 6,       // value: bytes to append
+  // EXPIRE family, PERSIST, GETEX: value is the new absolute expiry in ms,
+  // decimal and signed (a time before now deletes the key), or empty with
+  // kExpPersist; the kExp* bits of aux say which and under what condition.
+  kExpire = 7,
 };
+// The last op there is: check_message refuses anything past it.
+inline constexpr uint8_t kLastRecOp = uint8_t(RecOp::kExpire);
 inline constexpr uint32_t kCondNx = 1;   // only if absent
 inline constexpr uint32_t kCondXx = 2;   // only if present
 inline constexpr uint32_t kCondGet = 4;  // answer the old value
+// kSetCond: keep the expiry the key has (SET ... KEEPTTL); otherwise the
+// record's expire_ms replaces it.
+inline constexpr uint32_t kCondKeepTtl = 8;
+// kExpire: only if the key has no expiry / has one / the new one is later /
+// earlier (Redis's NX, XX, GT, LT); remove the expiry (PERSIST, GETEX
+// PERSIST); answer the value (GETEX) instead of 1 / 0; the value is an
+// error text to answer if the key exists (GETEX with a bad expiry).
+inline constexpr uint32_t kExpNx = 16;
+inline constexpr uint32_t kExpXx = 32;
+inline constexpr uint32_t kExpGt = 64;
+inline constexpr uint32_t kExpLt = 128;
+inline constexpr uint32_t kExpPersist = 256;
+inline constexpr uint32_t kExpGetValue = 512;
+inline constexpr uint32_t kExpBadArgument = 1024;
 // BatchHeader::flags: answer with kWriteValuesReply.
 inline constexpr uint16_t kBatchWantValues = 1;
 
@@ -130,8 +150,12 @@ struct WireRecord {
   // kSetCond / kDeleteCount: kCond* bits. With kPut / kDelete the sender's
   // own (the write pipeline counts a record's attempts in it).
   uint32_t aux;
+  // The record's absolute expiry, ms since the Unix epoch (0: none; see
+  // shm/expiry.h). Part of the record's version: replicated, moved,
+  // restored and answered to gets with it.
+  uint64_t expire_ms;
 };
-static_assert(sizeof(WireRecord) == 32);
+static_assert(sizeof(WireRecord) == 40);
 
 struct WireResult {
   uint8_t status;   // RecStatus

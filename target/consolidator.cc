@@ -11,6 +11,7 @@
 #include "shm/background_thread.h"
 #include "shm/backup_writer.h"
 #include "shm/clock.h"
+#include "shm/expiry.h"
 #include "shm/key_prefix.h"
 #include "shm/record_order.h"
 
@@ -49,7 +50,7 @@ std::vector<std::string_view> choose_splitters(const std::vector<std::unique_ptr
 // Merges keys in [lo, hi) (hi empty = to the end) of every copy; appends the
 // surviving records (views into the copies' mappings) to out.
 void merge_range(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies, std::string_view lo, bool has_lo,
-                 std::string_view hi, bool has_hi, std::vector<fmt::RecordView>* out) {
+                 std::string_view hi, bool has_hi, uint64_t now_ms, std::vector<fmt::RecordView>* out) {
   // Each copy's current record, with its key prefix and whether it is still
   // in the range, computed once per record rather than once per comparison.
   struct Head {
@@ -87,7 +88,8 @@ void merge_range(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies, 
         h.cursor.next();
         refresh(h);
       }
-    if (!winner.tombstone) out->push_back(winner);
+    // A record that expired since its copy was taken is left out too.
+    if (!winner.tombstone && !shm::is_expired(winner.expire_ms, now_ms)) out->push_back(winner);
     shm::background_yield_point();
   }
 }
@@ -138,6 +140,8 @@ Status consolidate(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies
   const size_t ranges = splitters.size() + 1;
   size_t next = 0;
   Status st = Status::ok();
+  // One instant for the whole merge, so every range judges expiry alike.
+  const uint64_t now_ms = shm::wall_ms();
   // The last stage, in key order: appends a merged range to the file.
   auto write_range = [&](const std::vector<fmt::RecordView>& recs) {
     for (const auto& rec : recs) {
@@ -162,7 +166,8 @@ Status consolidate(const std::vector<std::unique_ptr<fmt::BackupReader>>& copies
               [&](size_t i) {
                 std::vector<fmt::RecordView> out;
                 merge_range(copies, i > 0 ? splitters[i - 1] : std::string_view(), i > 0,
-                            i < splitters.size() ? splitters[i] : std::string_view(), i < splitters.size(), &out);
+                            i < splitters.size() ? splitters[i] : std::string_view(), i < splitters.size(), now_ms,
+                            &out);
                 return out;
               }) &
           tbb::make_filter<std::vector<fmt::RecordView>, void>(tbb::filter_mode::serial_in_order, write_range));

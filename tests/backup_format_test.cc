@@ -491,7 +491,7 @@ TEST_F(BackupFormatTest, AnotherFormatVersionIsNamed) {
   SetContents(bytes);
   Status s = Read();
   EXPECT_EQ(s.code(), Code::kCorrupt);
-  EXPECT_NE(s.message().find("format version 7, this build reads 1"), std::string::npos)
+  EXPECT_NE(s.message().find("format version 7, this build reads 1 to 2"), std::string::npos)
       << s.message();
   EXPECT_EQ(s.offset(), kHeaderVersionOffset);
 }
@@ -562,7 +562,7 @@ TEST_F(BackupFormatTest, InspectJsonHasTheContractFields) {
   Output o = Capture([&] { return client::run_inspect(path_, true, false); });
   ASSERT_EQ(o.code, 0) << o.err;
   const nlohmann::json j = nlohmann::json::parse(o.out);
-  EXPECT_EQ(j["format_version"], 1);
+  EXPECT_EQ(j["format_version"], kFormatVersion);
   EXPECT_EQ(j["backup_id"], 42);
   EXPECT_EQ(j["records"], 500);
   EXPECT_GE(j["blocks"].get<int>(), 1);
@@ -649,6 +649,86 @@ TEST(RecordJsonLine, Base64MatchesRfc4648) {
     client::append_base64(in, &out);
     EXPECT_EQ(out, want) << in;
   }
+}
+
+}  // namespace
+}  // namespace cv::fmt
+
+namespace cv::fmt {
+namespace {
+
+TEST_F(BackupFormatTest, RecordsKeepTheirExpiryAndOnlyThoseWithOneSpendBytesOnIt) {
+  std::vector<Rec> recs = Simple(300);
+  ASSERT_TRUE(Write(recs));
+  const uint64_t plain_size = FileSize();
+  std::unique_ptr<BackupWriter> w;
+  ASSERT_TRUE(BackupWriter::create(path_ + ".2", info_, &w));
+  for (size_t i = 0; i < recs.size(); ++i) {
+    const Rec& r = recs[i];
+    ASSERT_TRUE(w->add({r.key, r.value, r.version, r.timestamp, false, i % 3 == 0 ? 1'800'000'000'000ull + i : 0}));
+  }
+  ASSERT_TRUE(w->finish(false));
+  path_ += ".2";
+  ASSERT_TRUE(Read());
+  EXPECT_EQ(reader_->format_version(), 2u);
+  EXPECT_EQ(FileSize(), plain_size + 100 * kRecordExpirySize);
+  size_t i = 0;
+  for (RecordCursor c = reader_->cursor(); c.valid(); c.next(), ++i) {
+    EXPECT_EQ(c.record().key, recs[i].key);
+    EXPECT_EQ(c.record().value, recs[i].value);
+    EXPECT_EQ(c.record().expire_ms, i % 3 == 0 ? 1'800'000'000'000ull + i : 0u) << i;
+  }
+  EXPECT_EQ(i, recs.size());
+  // A seek lands on the right record whether or not the block's first
+  // record carries an expiry (the index takes its key past it).
+  RecordCursor c = reader_->cursor();
+  c.seek(KeyOf(150));
+  ASSERT_TRUE(c.valid());
+  EXPECT_EQ(c.record().key, KeyOf(150));
+  EXPECT_EQ(c.record().expire_ms, 1'800'000'000'150ull);
+}
+
+TEST_F(BackupFormatTest, AVersionOneFileWrittenByTheEarlierWriterStillReads) {
+  // Written by cachevault 0.1.0 before records had an expiry: a consolidated
+  // backup of alpha and gamma (beta was deleted).
+  path_ = std::string(CACHEVAULT_SOURCE_DIR) + "/tests/fixtures/backup_format_v1.cvb";
+  ASSERT_TRUE(Read());
+  EXPECT_EQ(reader_->format_version(), 1u);
+  const std::vector<Rec> got = ReadAll();
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].key, "alpha");
+  EXPECT_EQ(got[0].value, "value-of-alpha");
+  EXPECT_EQ(got[1].key, "gamma");
+  RecordCursor c = reader_->cursor();
+  EXPECT_EQ(c.record().expire_ms, 0u);
+  Output o = Capture([&] { return client::run_verify(path_); });
+  EXPECT_EQ(o.code, 0) << o.err;
+  o = Capture([&] { return client::run_inspect(path_, true, false); });
+  ASSERT_EQ(o.code, 0) << o.err;
+  EXPECT_EQ(nlohmann::json::parse(o.out)["format_version"], 1);
+}
+
+TEST_F(BackupFormatTest, TheExpiryFlagIsUnknownInAVersionOneFile) {
+  // The same bytes read as version 2 and as version 1: only version 2
+  // knows the flag.
+  char rec[kRecordHeaderSize + kRecordExpirySize + 3];
+  RecordView r{"abc", "", 1, 2, false, 12345};
+  encode_record_header(rec, r);
+  std::memcpy(rec + kRecordHeaderSize + kRecordExpirySize, "abc", 3);
+  RecordView out;
+  const char* why = nullptr;
+  EXPECT_EQ(decode_record(rec, sizeof rec, &out, &why, 2), sizeof rec);
+  EXPECT_EQ(out.expire_ms, 12345u);
+  EXPECT_EQ(out.key, "abc");
+  EXPECT_EQ(decode_record(rec, sizeof rec, &out, &why, 1), 0u);
+  EXPECT_STREQ(why, "unknown record flags");
+  // Flagged, but expiry 0: corrupt.
+  std::memset(rec + kRecordHeaderSize, 0, kRecordExpirySize);
+  EXPECT_EQ(decode_record(rec, sizeof rec, &out, &why, 2), 0u);
+  // Flagged, but the file ends inside the expiry.
+  r.expire_ms = 7;
+  encode_record_header(rec, r);
+  EXPECT_EQ(decode_record(rec, kRecordHeaderSize + 4, &out, &why, 2), 0u);
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ std::string frame(shm::MsgHeader h, const std::string& payload) {
 
 std::string get_batch(const std::string& key) {
   shm::BatchBuilder b;
-  shm::WireRecord r{uint16_t(key.size()), 0, 0, 0, 0, 0, 0, 0};
+  shm::WireRecord r{uint16_t(key.size()), 0, 0, 0, 0, 0, 0, 0, 0};
   b.add(r, key, {});
   return std::string(b.finish());
 }

@@ -38,7 +38,7 @@ TEST(Liveness, SlowClientDoesNotGetAHealthyNodeKilled) {
   std::unique_ptr<shm::ClientSlotLease> lease;
   ASSERT_TRUE(shm::ClientSlotLease::claim(*block, &lease));
   shm::BatchBuilder get;
-  get.add(shm::WireRecord{3, 0, 0, 0, 0, 0, 0, 0}, "big", {});
+  get.add(shm::WireRecord{3, 0, 0, 0, 0, 0, 0, 0, 0}, "big", {});
   const std::string payload(get.finish());
   std::string frames;
   constexpr int kRequests = 16;

@@ -24,7 +24,7 @@ std::string record_batch(std::mt19937_64& rng, uint32_t records) {
   for (uint32_t i = 0; i < records; ++i) {
     const std::string key = "key-" + std::to_string(rng() % 100000);
     const std::string value(rng() % 64, char('a' + i % 26));
-    WireRecord r{uint16_t(key.size()), uint8_t(rng() % 2), 0, uint32_t(value.size()), rng(), rng(), i, 0};
+    WireRecord r{uint16_t(key.size()), uint8_t(rng() % 2), 0, uint32_t(value.size()), rng(), rng(), i, 0, 0};
     b.add(r, key, value);
   }
   return std::string(b.finish());
