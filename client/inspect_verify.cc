@@ -74,6 +74,7 @@ nlohmann::ordered_json summary_json(const fmt::BackupReader& r) {
   j["bytes"] = r.size();
   j["file_checksum"] = hex(r.file_checksum());
   j["file"] = r.path();
+  j["records_with_expiry"] = r.records_with_expiry();
   // A partial backup (taken with --allow-partial while partitions were lost).
   if (!h.missing_partitions.empty()) j["missing_partitions"] = h.missing_partitions;
   return j;
@@ -94,7 +95,7 @@ void print_summary(const fmt::BackupReader& r, std::ostream& out) {
       << "source          " << h.source_nodes << " nodes, " << h.source_replicas << " replicas, "
       << h.source_partitions << " partitions\n"
       << "size            " << r.size() << " bytes\n"
-      << "records         " << r.record_count() << "\n"
+      << "records         " << r.record_count() << " (" << r.records_with_expiry() << " with an expiry)\n"
       << "blocks          " << r.block_count() << "\n"
       << "key range       " << first << " .. " << last << "\n";
   if (!h.missing_partitions.empty()) {

@@ -239,7 +239,7 @@ Status BackupReader::check_block_header(size_t i, uint64_t index_at) {
 
 // Checks block i's checksum and records; *last_key carries the previous key
 // from block to block (a view into the mapping).
-Status BackupReader::check_block(size_t i, std::string_view* last_key) const {
+Status BackupReader::check_block(size_t i, std::string_view* last_key, uint64_t* with_expiry) const {
   const BlockInfo& b = blocks_[i];
   const auto name = [i] { return "block " + std::to_string(i); };
   const char* p = data_ + b.offset + kBlockHeaderSize;
@@ -265,6 +265,7 @@ Status BackupReader::check_block(size_t i, std::string_view* last_key) const {
       return corrupt_at(path_, at, "tombstone in a consolidated backup");
     }
     *last_key = r.key;
+    *with_expiry += r.expire_ms != 0;
   }
   if (n != b.records) {
     return corrupt_at(path_, b.offset,
@@ -281,9 +282,10 @@ Status BackupReader::verify_all() const {
   XXH3_64bits_reset(hash.get());
   XXH3_64bits_update(hash.get(), data_, kFileHeaderSize);
   std::string_view last_key;
+  uint64_t with_expiry = 0;
   for (size_t i = 0; i < blocks_.size(); ++i) {
     shm::background_yield_point();
-    if (Status s = check_block(i, &last_key); !s) return s;
+    if (Status s = check_block(i, &last_key, &with_expiry); !s) return s;
     // The payload is covered by its block checksum, checked just above.
     XXH3_64bits_update(hash.get(), data_ + blocks_[i].offset, kBlockHeaderSize);
   }
@@ -292,6 +294,7 @@ Status BackupReader::verify_all() const {
   if (XXH3_64bits_digest(hash.get()) != footer_.file_checksum) {
     return corrupt_at(path_, footer_at + kFooterChecksumOffset, "whole-file checksum mismatch");
   }
+  with_expiry_ = with_expiry;
   return Status::ok();
 }
 

@@ -52,6 +52,8 @@ class BackupReader {
   // counts, strictly ascending keys across the file, no tombstones in a
   // consolidated file, and the whole-file checksum. Reports the first problem.
   Status verify_all() const;
+  // Records that carry an expiry, counted by the last verify_all().
+  uint64_t records_with_expiry() const { return with_expiry_; }
 
   const std::string& path() const { return path_; }
   // The file's own version (an older one than this build writes reads too).
@@ -81,7 +83,7 @@ class BackupReader {
   Status check_structure();
   Status parse_index(uint64_t index_at, uint64_t entries_end);
   Status check_block_header(size_t i, uint64_t index_at);
-  Status check_block(size_t i, std::string_view* last_key) const;
+  Status check_block(size_t i, std::string_view* last_key, uint64_t* with_expiry) const;
 
   const std::string path_;
   const char* const data_;
@@ -89,6 +91,7 @@ class BackupReader {
   const bool owns_mapping_;
   FileHeaderInfo header_;
   uint32_t version_ = kFormatVersion;  // the file's, from its header
+  mutable uint64_t with_expiry_ = 0;
   Footer footer_;
   std::vector<BlockInfo> blocks_;
   std::string_view last_key_;

@@ -321,6 +321,9 @@ print("written")
   }
   ASSERT_EQ(soon, 20u) << "the backup took longer than the soon keys live; " << ins.out;
   EXPECT_EQ(with_expiry, 50u);
+  CliResult summary = run_cli({"inspect", file1, "--json"});
+  ASSERT_EQ(summary.rc, 0) << summary.err;
+  EXPECT_EQ(nlohmann::json::parse(summary.out)["records_with_expiry"], 50) << summary.out;
   // Backup 2 once they expired: they are not in it.
   ASSERT_TRUE(eventually([&] { return now_ms() > latest_expiry + 50; }, 60));
   CliResult b2 = a.cli({"backup", "--json"});
