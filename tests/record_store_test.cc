@@ -178,3 +178,90 @@ TEST_F(RecordStoreTest, SortPutsKeysInBytewiseOrder) {
 
 }  // namespace
 }  // namespace cv::node
+
+namespace cv::node {
+namespace {
+
+// Expiry: kept with each version, counted, reclaimed lazily and by the
+// sweep, never while a snapshot points at the records.
+class RecordStoreExpiryTest : public ::testing::Test {
+ protected:
+  void Put(uint32_t p, const std::string& k, uint64_t expire_ms, uint64_t version = 1) {
+    ASSERT_EQ(store_.apply(p, k, "value", version, 1, false, shm::Policy::kNewer, nullptr, expire_ms),
+              RecordStore::Apply::kApplied);
+  }
+  static constexpr uint64_t kNow = 1'800'000'000'000ull;
+  RecordStore store_{4, 0};
+  const std::function<bool(uint32_t)> none_ = [](uint32_t) { return false; };
+};
+
+TEST_F(RecordStoreExpiryTest, ExpiryIsKeptAndCountedPerVersion) {
+  Put(0, "a", kNow + 10);
+  Put(0, "b", 0);
+  EXPECT_EQ(store_.get(0, "a")->expire_ms, kNow + 10);
+  EXPECT_EQ(store_.get(0, "b")->expire_ms, 0u);
+  EXPECT_EQ(store_.expiring(), 1u);
+  Put(0, "a", 0, 2);  // a newer version without expiry (PERSIST, SET)
+  EXPECT_EQ(store_.expiring(), 0u);
+  Put(0, "b", kNow + 5, 2);
+  EXPECT_EQ(store_.expiring(), 1u);
+  EXPECT_EQ(store_.get(0, "b")->value, "value");
+}
+
+TEST_F(RecordStoreExpiryTest, LazyReclaimForgetsOnlyExpiredRecords) {
+  Put(1, "a", kNow - 1);
+  Put(1, "b", kNow);  // expires after this very ms
+  Put(1, "c", 0);
+  EXPECT_TRUE(store_.erase_if_expired(1, "a", kNow));
+  EXPECT_FALSE(store_.erase_if_expired(1, "b", kNow));
+  EXPECT_FALSE(store_.erase_if_expired(1, "c", kNow));
+  EXPECT_FALSE(store_.get(1, "a"));
+  EXPECT_EQ(store_.records(), 2u);
+  EXPECT_EQ(store_.bytes(), 2u * (1 + 5));
+  EXPECT_EQ(store_.expiring(), 1u);
+}
+
+TEST_F(RecordStoreExpiryTest, SweepReclaimsExpiredRecordsEverywhereButWhereToldNot) {
+  for (uint32_t p = 0; p < 4; ++p)
+    for (int i = 0; i < 500; ++i) Put(p, "k" + std::to_string(i), i % 2 ? kNow - 1 : kNow + 1000);
+  Put(3, "plain", 0);
+  EXPECT_EQ(store_.records(), 2001u);
+  uint64_t erased = 0;
+  auto skip3 = [](uint32_t p) { return p == 3; };
+  for (int round = 0; round < 1000 && erased < 750; ++round) erased += store_.sweep_expired(1'000'000, kNow, skip3);
+  EXPECT_EQ(erased, 750u);
+  EXPECT_EQ(store_.records(), 2001u - 750);
+  EXPECT_EQ(store_.expiring(), 1250u);
+  EXPECT_TRUE(store_.get(3, "k1"));  // partition 3 was skipped
+  EXPECT_FALSE(store_.get(2, "k1"));
+  EXPECT_TRUE(store_.get(2, "k2"));
+  // Later, the rest has expired too; a pinned snapshot holds the sweep off.
+  store_.begin_snapshot();
+  EXPECT_EQ(store_.sweep_expired(1'000'000'000, kNow + 2000, none_), 0u);
+  EXPECT_FALSE(store_.erase_if_expired(2, "k2", kNow + 2000));
+  for (uint32_t p = 0; p < 4; ++p) {
+    SnapshotRecords snap;
+    store_.capture(p, &snap);
+  }
+  store_.end_snapshot();
+  store_.release_snapshot();
+  for (int round = 0; round < 1000 && store_.expiring() > 0; ++round)
+    store_.sweep_expired(1'000'000, kNow + 2000, none_);
+  EXPECT_EQ(store_.records(), 1u);
+  EXPECT_EQ(store_.expiring(), 0u);
+  EXPECT_TRUE(store_.get(3, "plain"));
+}
+
+TEST_F(RecordStoreExpiryTest, AnExpiredRecordIsAbsentToAPrimarysWriteButNotToAMovedCopy) {
+  Put(0, "k", kNow - 1, 5);
+  // A partition move brings an older copy: the expired newer one stays.
+  EXPECT_EQ(store_.apply(0, "k", "old", 4, 1, false, shm::Policy::kNewer, nullptr, 0, 0), RecordStore::Apply::kStale);
+  // A primary that forgot the key writes it anew (version 1): it goes in.
+  EXPECT_EQ(store_.apply(0, "k", "new", 1, 2, false, shm::Policy::kNewer, nullptr, 0, kNow),
+            RecordStore::Apply::kApplied);
+  EXPECT_EQ(store_.get(0, "k")->value, "new");
+  EXPECT_EQ(store_.expiring(), 0u);
+}
+
+}  // namespace
+}  // namespace cv::node
