@@ -179,8 +179,12 @@ void ServingNode::sweep_expired() {
   // A partition being moved here may still receive older copies of keys
   // whose newer, expired version it holds: forgetting that version would
   // let the older copy in. Its sweep waits for the move's end.
-  auto receiving = [this](uint32_t p) { return p < table_.joining.size() && table_.joining[p] == id_; };
-  if (store_.sweep_expired(kSweepSliceNs, shm::wall_ms(), receiving) > 0) stamp_counts();
+  // Nor does a partition that a scan is paging through: it resumes by
+  // counting the partition's records, which a sweep would shift.
+  auto held = [this, now](uint32_t p) {
+    return (p < table_.joining.size() && table_.joining[p] == id_) || scan_holds(p, now);
+  };
+  if (store_.sweep_expired(kSweepSliceNs, shm::wall_ms(), held) > 0) stamp_counts();
 }
 
 void ServingNode::apply_moved_records() {
@@ -539,7 +543,7 @@ void ServingNode::on_get(const shm::MsgHeader& h, std::string_view payload) {
     auto rec = valid ? store_.get(p, key) : std::nullopt;
     // An expired record is not there; the read reclaims it (lazily).
     if (rec && shm::is_expired(rec->expire_ms, now_ms)) {
-      reclaimed |= store_.erase_if_expired(p, key, now_ms);
+      if (!scan_holds(p, mono_ns())) reclaimed |= store_.erase_if_expired(p, key, now_ms);
       rec.reset();
     }
     if (!rec) {
@@ -599,6 +603,13 @@ void ServingNode::on_scan(const shm::MsgHeader& h, std::string_view payload) {
       ++p;
       skip = 0;
     }
+  }
+  if (p < store_.partitions() && skip > 0) {
+    // The next page counts this partition's records from its start: keep
+    // expired ones in place meanwhile (a scan that stops just lets it lapse).
+    constexpr uint64_t kScanHoldNs = 30'000'000'000ull;
+    if (scan_hold_until_ns_.size() != store_.partitions()) scan_hold_until_ns_.assign(store_.partitions(), 0);
+    scan_hold_until_ns_[p] = mono_ns() + kScanHoldNs;
   }
   out.set_tag(p >= store_.partitions() ? UINT64_MAX : (uint64_t(p) << 32) | skip);
   log_failed_reply(id_, "scan", h.from, link_.reply(h, MsgType::kScanReply, out.finish(), reply_timeout_ms(h.from)));

@@ -134,6 +134,12 @@ class ServingNode {
   uint64_t next_op_ = 1;
   uint64_t presized_restore_tag_ = 0;
   uint64_t last_sweep_ns_ = 0;
+  // Per partition: until when (monotonic ns) expired records stay put,
+  // because a scan paged into the partition counts its records to resume.
+  std::vector<uint64_t> scan_hold_until_ns_;
+  bool scan_holds(uint32_t p, uint64_t now_ns) const {
+    return p < scan_hold_until_ns_.size() && now_ns < scan_hold_until_ns_[p];
+  }
   uint64_t last_tick_ns_ = 0;
   uint32_t seen_change_ = 0;  // the block's change counter at the last look
   uint64_t last_rate_ns_ = 0;
