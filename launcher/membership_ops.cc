@@ -124,6 +124,14 @@ Status MembershipController::start_process(int id, const std::string& failpoints
   return Status::ok();
 }
 
+Status MembershipController::start_and_fill(int id, Result* r) {
+  if (Status s = start_process(id, request_failpoints(), &r->pid); !s) return s;
+  Status s = converge(-1, r);
+  b_.nodes[id].state.store(uint32_t(shm::NodeState::kUp));
+  block_.notify_change();
+  return s;
+}
+
 Status MembershipController::op_start(int id, Result* r) {
   r->node = id;
   const int n = int(b_.config.serving_nodes);
@@ -139,11 +147,7 @@ Status MembershipController::op_start(int id, Result* r) {
     stop_node_(id, true);
     if (Status s = wait_for_state(id, shm::NodeState::kDown, kProcessStopMs); !s) return s;
   }
-  if (Status s = start_process(id, request_failpoints(), &r->pid); !s) return s;
-  Status s = converge(-1, r);
-  b_.nodes[id].state.store(uint32_t(shm::NodeState::kUp));
-  block_.notify_change();
-  return s;
+  return start_and_fill(id, r);
 }
 
 Status MembershipController::op_add(double weight, Result* r) {
@@ -164,11 +168,7 @@ Status MembershipController::op_add(double weight, Result* r) {
     std::atomic_thread_fence(std::memory_order_release);
     b_.config.serving_nodes = uint32_t(id + 1);
   }
-  if (Status s = start_process(id, request_failpoints(), &r->pid); !s) return s;
-  Status s = converge(-1, r);
-  b_.nodes[id].state.store(uint32_t(shm::NodeState::kUp));
-  block_.notify_change();
-  return s;
+  return start_and_fill(id, r);
 }
 
 Status MembershipController::op_remove(int id, Result* r) {

@@ -103,6 +103,9 @@ class MembershipController {
   Status desired_table(int excluded, node::DistributionInput* in, node::DistributionTable* want);
   // Moves data until the table is the desired one (or max_waves ran).
   Status converge(int excluded, Result* r, int max_waves = 12);
+  // node start and node add: forks serving node `id` (joining), moves its
+  // share onto it, then marks it up.
+  Status start_and_fill(int id, Result* r);
   // One round of moves towards `want`: at most one new holder per partition.
   Status run_wave(const node::DistributionInput& in, const node::DistributionTable& want, Result* r);
   // Every live serving node works with epoch >= e (wakes them to look).

@@ -45,7 +45,7 @@ void PartitionMover::reply(int to, uint64_t request, shm::MsgType type, uint64_t
   if (!s) spdlog::warn("node {}: move {} reply to mailbox {} failed: {}", id_, move_id, to, s.message());
 }
 
-void PartitionMover::on_copy(const shm::MsgHeader& h, std::string_view payload, const shm::TableCopy& table) {
+void PartitionMover::on_copy(const shm::MsgHeader& h, std::string_view payload) {
   shm::MoveWire m{};
   if (payload.size() != sizeof m) {
     spdlog::warn("node {}: dropping a malformed move request from mailbox {}", id_, h.from);

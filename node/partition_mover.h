@@ -30,7 +30,7 @@ class PartitionMover {
       : b_(block.layout()), id_(id), store_(store), link_(link) {}
 
   // kMoveCopy from the launcher: start streaming a partition to its new holder.
-  void on_copy(const shm::MsgHeader& h, std::string_view payload, const shm::TableCopy& table);
+  void on_copy(const shm::MsgHeader& h, std::string_view payload);
   // kMoveData from a source: queue the batch. Its records are applied by
   // apply_incoming() in slices, so that a write queued behind several
   // batches in the mailbox waits for a slice, not for every batch.

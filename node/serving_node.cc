@@ -208,7 +208,7 @@ void ServingNode::handle(const shm::MsgHeader& h, std::string_view payload) {
     case MsgType::kGet: on_get(h, payload); break;
     case MsgType::kScan: on_scan(h, payload); break;
     case MsgType::kBackupRequest: on_backup_request(h, payload); break;
-    case MsgType::kMoveCopy: mover_.on_copy(h, payload, table_); break;
+    case MsgType::kMoveCopy: mover_.on_copy(h, payload); break;
     case MsgType::kMoveData: mover_.on_data(h, payload); break;
     case MsgType::kMoveDataReply: mover_.on_data_reply(h, payload); break;
     case MsgType::kMoveDrop: mover_.on_drop(h, payload); break;

@@ -94,22 +94,21 @@ TEST(BlockTrust, RandomFramesAndSchedulesAreDroppedAndTheClusterKeepsServing) {
   for (auto& w : words) w = rng();
   std::memcpy(static_cast<void*>(&junk), words.data(), words.size() * 8);
   junk.id = 1'000'000 + rng() % 1000;
-  shm::ScheduleSlot& wide = raw.layout().schedules[shm::kMaxSchedules - 2];
-  wide.nodes = 0xffffffffu;
-  wide.partitions = 0xffffffffu;
-  wide.replicas = 0xffffffffu;
-  wide.target = 7;
-  wide.state.store(uint32_t(shm::ScheduleState::kEnable));
-  wide.id = 2'000'000;
-  // The same, assigned to the one target there is: it must check the counts
-  // before it indexes entries by them (it once wrote across the block).
-  shm::ScheduleSlot& ours = raw.layout().schedules[shm::kMaxSchedules - 3];
-  ours.nodes = 0xffffffffu;
-  ours.partitions = 0xffffffffu;
-  ours.replicas = 0xffffffffu;
-  ours.target = 0;
-  ours.state.store(uint32_t(shm::ScheduleState::kEnable));
-  ours.id = 3'000'000;
+  // Enabled schedules with impossible counts, for a target that does not
+  // exist and for the one there is: that one must check the counts before
+  // it indexes entries by them (it once wrote across the block).
+  auto oversized = [&](int slot, uint32_t target, uint64_t id) -> shm::ScheduleSlot& {
+    shm::ScheduleSlot& bad = raw.layout().schedules[slot];
+    bad.nodes = 0xffffffffu;
+    bad.partitions = 0xffffffffu;
+    bad.replicas = 0xffffffffu;
+    bad.target = target;
+    bad.state.store(uint32_t(shm::ScheduleState::kEnable));
+    bad.id = id;
+    return bad;
+  };
+  shm::ScheduleSlot& wide = oversized(shm::kMaxSchedules - 2, 7, 2'000'000);
+  shm::ScheduleSlot& ours = oversized(shm::kMaxSchedules - 3, 0, 3'000'000);
   raw.layout().header.change_seq.fetch_add(1);
 
   EXPECT_TRUE(wait_until([&] { return junk.id == 0 && wide.id == 0 && ours.id == 0; }, 20000))
