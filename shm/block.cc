@@ -11,9 +11,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <new>
-#include <string_view>
 #include <cstdlib>
+#include <string_view>
+#include <vector>
 
 #include "shm/clock.h"
 #include "shm/futex.h"
@@ -127,8 +130,13 @@ static void init_layout(BlockLayout* b, const std::string& cluster, const Cluste
 // a block another thread unmapped.
 static void install_test_clock(const bip::shared_memory_object& shm, const BlockLayout& b) {
   if (!(b.header.test_clock_flags & kTestClockOn)) return;
-  auto* header = new bip::mapped_region(shm, bip::read_only, 0, sizeof(BlockHeader));  // kept on purpose
-  const auto* h = static_cast<const BlockHeader*>(header->get_address());
+  // The mappings hang off a static that is never destroyed: reachable (so
+  // not a leak), and not unmapped at exit under a thread still reading.
+  static std::mutex kept_lock;
+  static auto* kept = new std::vector<std::unique_ptr<bip::mapped_region>>;
+  std::lock_guard g(kept_lock);
+  kept->push_back(std::make_unique<bip::mapped_region>(shm, bip::read_only, 0, sizeof(BlockHeader)));
+  const auto* h = static_cast<const BlockHeader*>(kept->back()->get_address());
   g_test_clock_offset_ms.store(&h->test_clock_offset_ms, std::memory_order_release);
 }
 

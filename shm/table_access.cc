@@ -81,9 +81,11 @@ bool refresh_table(const BlockLayout& b, TableCopy* have, Status* error) {
     next.owners.resize(next.partitions);
     next.joining.resize(next.partitions);
     next.lost.resize(next.partitions);
-    std::memcpy(next.owners.data(), t.owners, sizeof(t.owners[0]) * next.partitions);
-    std::memcpy(next.joining.data(), t.joining, sizeof(t.joining[0]) * next.partitions);
-    std::memcpy(next.lost.data(), t.lost, sizeof(t.lost[0]) * next.partitions);
+    if (next.partitions > 0) {  // memcpy from or to an empty vector's null data() is undefined
+      std::memcpy(next.owners.data(), t.owners, sizeof(t.owners[0]) * next.partitions);
+      std::memcpy(next.joining.data(), t.joining, sizeof(t.joining[0]) * next.partitions);
+      std::memcpy(next.lost.data(), t.lost, sizeof(t.lost[0]) * next.partitions);
+    }
     std::atomic_thread_fence(std::memory_order_acquire);
     if (t.seq.load(std::memory_order_relaxed) != s1) continue;
     // A consistent read: anything wrong with it stays wrong until the next
