@@ -1,39 +1,58 @@
-// Glob matching with Redis's rules. Recursion on '*' is bounded by the
-// pattern's length, which the parser's limits bound.
+// Glob matching with Redis's rules (util.c stringmatchlen): the same
+// answers, including its corner cases, and its bound on backtracking.
 #include "resp/glob.h"
 
 #include <cctype>
+#include <utility>
 
 namespace cv::resp {
 namespace {
 
 char fold(char c, bool nocase) { return nocase ? char(std::tolower((unsigned char)c)) : c; }
 
-bool match(const char* p, const char* pe, const char* s, const char* se, bool nocase, int depth) {
-  if (depth > 1000) return false;
-  while (p < pe) {
+// kGiveUp: the rest of the pattern (after a '*') matched no suffix of the
+// string, so no '*' before it need try a longer span either. This keeps a
+// pattern like "*a*a*a*a*b" linear per star instead of exponential.
+enum class Result { kMatch, kNoMatch, kGiveUp };
+
+// Recursion is one level per '*'; past this a pattern is refused rather
+// than risking the network thread's stack.
+constexpr int kMaxStars = 1000;
+
+Result match(const char* p, const char* pe, const char* s, const char* se, bool nocase, int depth) {
+  if (depth > kMaxStars) return Result::kGiveUp;
+  while (p < pe && s < se) {
     switch (*p) {
-      case '*':
+      case '*': {
         while (p + 1 < pe && p[1] == '*') ++p;
-        if (p + 1 == pe) return true;
-        for (const char* t = s; t <= se; ++t)
-          if (match(p + 1, pe, t, se, nocase, depth + 1)) return true;
-        return false;
-      case '?':
-        if (s == se) return false;
-        ++s;
-        break;
+        if (p + 1 == pe) return Result::kMatch;
+        // Redis tries the rest against every non-empty suffix only; an
+        // empty one matches only trailing stars, handled below.
+        for (; s < se; ++s) {
+          const Result r = match(p + 1, pe, s, se, nocase, depth + 1);
+          if (r != Result::kNoMatch) return r;
+        }
+        return Result::kGiveUp;
+      }
+      case '?': ++s; break;
       case '[': {
-        if (s == se) return false;
         ++p;
         const bool negate = p < pe && *p == '^';
         if (negate) ++p;
         bool hit = false;
-        while (p < pe && *p != ']') {
-          if (*p == '\\' && p + 1 < pe) {
+        while (true) {
+          if (p == pe) {
+            // Unterminated: the class runs to the end of the pattern.
+            --p;
+            break;
+          }
+          if (*p == '\\' && pe - p >= 2) {
             ++p;
-            hit |= fold(*p, nocase) == fold(*s, nocase);
-          } else if (p + 2 < pe && p[1] == '-' && p[2] != ']') {
+            hit |= *p == *s;  // Redis compares an escaped member exactly
+          } else if (*p == ']') {
+            break;
+          } else if (pe - p >= 3 && p[1] == '-') {
+            // A range, even one ending in ']' ("[a-]" is ']' to 'a').
             char lo = fold(p[0], nocase), hi = fold(p[2], nocase);
             if (lo > hi) std::swap(lo, hi);
             const char c = fold(*s, nocase);
@@ -45,27 +64,32 @@ bool match(const char* p, const char* pe, const char* s, const char* se, bool no
           ++p;
         }
         if (negate) hit = !hit;
-        if (!hit) return false;
+        if (!hit) return Result::kNoMatch;
         ++s;
         break;
       }
       case '\\':
-        if (p + 1 < pe) ++p;
+        if (pe - p >= 2) ++p;
         [[fallthrough]];
       default:
-        if (s == se || fold(*p, nocase) != fold(*s, nocase)) return false;
+        if (fold(*p, nocase) != fold(*s, nocase)) return Result::kNoMatch;
         ++s;
         break;
     }
-    if (p < pe) ++p;
+    ++p;
+    if (s == se) {
+      while (p < pe && *p == '*') ++p;
+      break;
+    }
   }
-  return s == se;
+  return p == pe && s == se ? Result::kMatch : Result::kNoMatch;
 }
 
 }  // namespace
 
 bool glob_match(std::string_view pattern, std::string_view s, bool nocase) {
-  return match(pattern.data(), pattern.data() + pattern.size(), s.data(), s.data() + s.size(), nocase, 0);
+  return match(pattern.data(), pattern.data() + pattern.size(), s.data(), s.data() + s.size(), nocase, 0) ==
+         Result::kMatch;
 }
 
 }  // namespace cv::resp

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "resp/command_table.h"
+#include "resp/glob.h"
 #include "resp/key_slot.h"
 #include "resp/reply_writer.h"
 #include "resp/request_parser.h"
@@ -169,6 +170,52 @@ TEST(KeySlotTest, MatchesRedisClusterSpecification) {
   EXPECT_NE(key_slot("foo{}{bar}"), key_slot("bar"));  // an empty tag hashes the whole key
   EXPECT_EQ(key_slot("foo{{bar}}zap"), key_slot("{bar"));
   EXPECT_EQ(key_slot("foo{bar}{zap}"), key_slot("bar"));
+}
+
+// The keys of `keys` that `pattern` matches, in order.
+std::vector<std::string> Matching(std::string_view pattern, const std::vector<std::string>& keys) {
+  std::vector<std::string> out;
+  for (const auto& k : keys)
+    if (glob_match(pattern, k)) out.push_back(k);
+  return out;
+}
+
+TEST(GlobTest, AnswersAsRedisKeysDoes) {
+  // Each expectation is what redis-server 7.0's KEYS answered for them.
+  const std::vector<std::string> keys{"a", "^", "]", "-", "b", "ab", "a*", "A", "\\"};
+  using V = std::vector<std::string>;
+  EXPECT_EQ(Matching("[a-]", keys), (V{"a", "^", "]"}));  // a range from ']' to 'a'
+  EXPECT_EQ(Matching("[]-a]", keys), V{});
+  EXPECT_EQ(Matching("[\\]]", keys), V{"]"});
+  EXPECT_EQ(Matching("[a", keys), V{"a"});  // an open class runs to the end
+  EXPECT_EQ(Matching("[^a]", keys), (V{"^", "]", "-", "b", "A", "\\"}));
+  EXPECT_EQ(Matching("a\\*", keys), V{"a*"});
+  EXPECT_EQ(Matching("\\", keys), V{"\\"});
+  EXPECT_EQ(Matching("a\\", keys), V{});
+  EXPECT_EQ(Matching("[A-a]", keys), (V{"a", "^", "]", "A", "\\"}));
+  EXPECT_EQ(Matching("[-]", keys), V{"-"});
+  EXPECT_EQ(Matching("[b-a]", keys), (V{"a", "b"}));
+  EXPECT_EQ(Matching("[\\a-z]", keys), (V{"a", "-"}));
+  EXPECT_EQ(Matching("??", keys), (V{"ab", "a*"}));
+  EXPECT_EQ(Matching("a[", keys), V{});
+  EXPECT_EQ(Matching("*[", keys), V{});
+  EXPECT_EQ(Matching("a*", keys), (V{"a", "ab", "a*"}));
+  EXPECT_TRUE(glob_match("x*a*y", "xaaaaaaaaaaaaaaay"));
+  EXPECT_TRUE(glob_match("SAVE", "save", true));
+}
+
+TEST(GlobTest, ManyStarsThatCannotMatchGiveUpAtOnce) {
+  // Without Redis's cut-off this takes exponential time (minutes at 20
+  // stars); with it, each star tries each position once.
+  std::string pattern;
+  for (int i = 0; i < 40; ++i) pattern += "*a";
+  pattern += "*b";
+  EXPECT_FALSE(glob_match(pattern, std::string(200, 'a')));
+  EXPECT_TRUE(glob_match(pattern, std::string(200, 'a') + "b"));
+  // A pattern of more stars than the recursion allows is refused, not a crash.
+  std::string deep;
+  for (int i = 0; i < 100000; ++i) deep += "*a";
+  EXPECT_FALSE(glob_match(deep, std::string(2000, 'a')));
 }
 
 TEST(CommandTableTest, LooksUpAnyCaseAndChecksArity) {
