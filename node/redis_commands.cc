@@ -107,6 +107,16 @@ std::string unknown_command(const std::vector<std::string_view>& a) {
 
 constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
 
+// A key a record can have. No other is ever sent to the node (the wire
+// record's key length could not even carry one past 64 KiB): reads and
+// deletes answer it as absent, writes refuse it.
+bool storable_key(std::string_view key) { return !key.empty() && key.size() <= shm::kMaxKeyBytes; }
+
+std::string unstorable_key(std::string_view key) {
+  return "ERR key of " + std::to_string(key.size()) + " bytes: cachevault stores keys of 1 to " +
+         std::to_string(shm::kMaxKeyBytes) + " bytes";
+}
+
 // A failed write or read as a Redis error reply; false if the status is fine.
 bool write_failure(resp::ReplyWriter& w, RecStatus s) {
   switch (s) {
@@ -324,6 +334,7 @@ void RedisService::cmd_set(Connection& c, const std::vector<std::string_view>& a
       return c.reply().error(error);
     if (x.keepttl) cond |= shm::kCondKeepTtl;
   }
+  if (!storable_key(a[1])) return c.reply().error(unstorable_key(a[1]));
   auto op = make_op(c, spec->cmd, slot, 1);
   if (spec->cmd == Cmd::kSetNx) op->flags = kSetNxInt;
   if (cond & shm::kCondGet) op->flags |= kSetGet;
@@ -342,6 +353,7 @@ void RedisService::cmd_expiry(Connection& c, const resp::CommandSpec& spec, cons
       std::string error;
       if (!expiry_argument(a[2], spec.cmd == Cmd::kSetEx, true, name, &expire_ms, &error))
         return c.reply().error(error);
+      if (!storable_key(a[1])) return c.reply().error(unstorable_key(a[1]));
       auto op = make_op(c, Cmd::kSet, slot, 1);
       queue_write(op, 0, RecOp::kPut, 0, a[1], a[3], expire_ms);
       return;
@@ -350,6 +362,7 @@ void RedisService::cmd_expiry(Connection& c, const resp::CommandSpec& spec, cons
       ExpiryOptions x;
       for (size_t i = 2; i < a.size(); ++i)
         if (!take_expiry_option(lower(a[i]), a, &i, false, &x)) return c.reply().error("ERR syntax error");
+      if (!storable_key(a[1])) return c.reply().null();
       if (x.unit == ExpiryOptions::kNone && !x.persist) {
         // No option: a GET.
         if (read_direct(c, Cmd::kGet, a, 1)) return;
@@ -373,6 +386,7 @@ void RedisService::cmd_expiry(Connection& c, const resp::CommandSpec& spec, cons
       return;
     }
     case Cmd::kPersist: {
+      if (!storable_key(a[1])) return c.reply().integer(0);
       auto op = make_op(c, Cmd::kPersist, slot, 1);
       queue_write(op, 0, RecOp::kExpire, shm::kExpPersist, a[1], {});
       return;
@@ -405,6 +419,7 @@ void RedisService::cmd_expiry(Connection& c, const resp::CommandSpec& spec, cons
   const int64_t base = relative ? int64_t(shm::wall_ms()) : 0;
   if (when > INT64_MAX - base) return c.reply().error(invalid_expire(name));
   when += base;
+  if (!storable_key(a[1])) return c.reply().integer(0);
   auto op = make_op(c, spec.cmd, slot, 1);
   queue_write(op, 0, RecOp::kExpire, aux, a[1], std::to_string(when));
 }
@@ -418,21 +433,22 @@ void RedisService::cmd_data(Connection& c, const resp::CommandSpec& spec, const 
     case Cmd::kTtl:
     case Cmd::kPTtl:
     case Cmd::kExpireTime:
-    case Cmd::kPExpireTime: {
-      if (read_direct(c, spec.cmd, a, 1)) return;
-      auto op = make_op(c, spec.cmd, slot, 1);
-      queue_get(op, 0, a[1]);
-      return;
-    }
+    case Cmd::kPExpireTime:
     case Cmd::kMGet:
     case Cmd::kExists: {
       if (read_direct(c, spec.cmd, a, 1)) return;
       auto op = make_op(c, spec.cmd, slot, a.size() - 1);
-      for (size_t i = 1; i < a.size(); ++i) queue_get(op, uint32_t(i - 1), a[i]);
+      for (size_t i = 1; i < a.size(); ++i) {
+        if (storable_key(a[i])) queue_get(op, uint32_t(i - 1), a[i]);
+        else op->parts[i - 1].status = RecStatus::kOk;  // absent
+      }
+      finish_if_nothing_queued(*op);
       return;
     }
     case Cmd::kMSet: {
       if (a.size() % 2 == 0) return c.reply().error("ERR wrong number of arguments for 'mset' command");
+      for (size_t i = 1; i < a.size(); i += 2)
+        if (!storable_key(a[i])) return c.reply().error(unstorable_key(a[i]));
       auto op = make_op(c, spec.cmd, slot, (a.size() - 1) / 2);
       for (size_t i = 1; i + 1 < a.size(); i += 2) queue_write(op, uint32_t(i / 2), RecOp::kPut, 0, a[i], a[i + 1]);
       return;
@@ -440,10 +456,15 @@ void RedisService::cmd_data(Connection& c, const resp::CommandSpec& spec, const 
     case Cmd::kDel:
     case Cmd::kUnlink: {
       auto op = make_op(c, spec.cmd, slot, a.size() - 1);
-      for (size_t i = 1; i < a.size(); ++i) queue_write(op, uint32_t(i - 1), RecOp::kDeleteCount, 0, a[i], {});
+      for (size_t i = 1; i < a.size(); ++i) {
+        if (storable_key(a[i])) queue_write(op, uint32_t(i - 1), RecOp::kDeleteCount, 0, a[i], {});
+        else op->parts[i - 1].status = RecStatus::kOk;  // not found: not counted
+      }
+      finish_if_nothing_queued(*op);
       return;
     }
     case Cmd::kGetDel: {
+      if (!storable_key(a[1])) return c.reply().null();
       auto op = make_op(c, spec.cmd, slot, 1);
       queue_write(op, 0, RecOp::kDeleteCount, shm::kCondGet, a[1], {});
       return;
@@ -460,6 +481,7 @@ void RedisService::cmd_data(Connection& c, const resp::CommandSpec& spec, const 
           delta = -delta;
         }
       }
+      if (!storable_key(a[1])) return c.reply().error(unstorable_key(a[1]));
       auto op = make_op(c, spec.cmd, slot, 1);
       queue_write(op, 0, RecOp::kIncrBy, 0, a[1], std::to_string(delta));
       return;
@@ -467,17 +489,26 @@ void RedisService::cmd_data(Connection& c, const resp::CommandSpec& spec, const 
     case Cmd::kIncrByFloat: {
       long double d = 0;
       if (!parse_long_double(a[2], &d)) return c.reply().error("ERR value is not a valid float");
+      if (!storable_key(a[1])) return c.reply().error(unstorable_key(a[1]));
       auto op = make_op(c, spec.cmd, slot, 1);
       queue_write(op, 0, RecOp::kIncrByFloat, 0, a[1], a[2]);
       return;
     }
     case Cmd::kAppend: {
+      if (!storable_key(a[1])) return c.reply().error(unstorable_key(a[1]));
       auto op = make_op(c, spec.cmd, slot, 1);
       queue_write(op, 0, RecOp::kAppend, 0, a[1], a[2]);
       return;
     }
     default: c.reply().error("ERR internal: command routed to the wrong handler"); return;
   }
+}
+
+void RedisService::finish_if_nothing_queued(DeferredOp& op) {
+  if (op.outstanding > 0) return;
+  resp::ReplyWriter w(&op.slot->bytes, op.protocol);
+  finish_op(op, w);
+  op.slot->done = true;  // the connection sends it once its input is handled
 }
 
 bool RedisService::read_direct(Connection& c, Cmd cmd, const std::vector<std::string_view>& a, size_t first) {
@@ -492,7 +523,7 @@ bool RedisService::read_direct(Connection& c, Cmd cmd, const std::vector<std::st
   for (size_t i = first; i < a.size(); ++i) {
     DeferredOp::Part& p = op.parts[i - first];
     p.status = RecStatus::kOk;
-    if (a[i].empty() || a[i].size() > shm::kMaxKeyBytes) continue;
+    if (!storable_key(a[i])) continue;
     auto rec = store_.get(partition_of(a[i], store_.partitions()), a[i]);
     // An expired record is hidden here; the request loop, the store's one
     // writer, reclaims it (on its own reads and by its sweep).

@@ -165,6 +165,9 @@ class RedisService {
   void cmd_expiry(Connection& c, const resp::CommandSpec& spec, const std::vector<std::string_view>& a, uint32_t slot);
   void cmd_data(Connection& c, const resp::CommandSpec& spec, const std::vector<std::string_view>& a, uint32_t slot);
   void finish_op(DeferredOp& op, resp::ReplyWriter& w);
+  // Answers an op whose every part was settled without the node (keys no
+  // record can have).
+  void finish_if_nothing_queued(DeferredOp& op);
   // Reads keys straight from the store (under its shard locks) and answers
   // at once; only for a connection that owes no reply, so that no earlier
   // write of its own is still on its way to the node.

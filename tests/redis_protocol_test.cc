@@ -16,6 +16,7 @@
 #include "cachevault/version.h"
 #include "resp/key_slot.h"
 #include "shm/limits.h"
+#include "shm/messages.h"
 #include "tests/support/cli_runner.h"
 #include "tests/support/redis_support.h"
 
@@ -228,6 +229,38 @@ TEST_F(RedisClusterTest, Resp3PipeliningAndMalformedRequests) {
   // The node still serves.
   c.send(resp_command({"PING"}));
   EXPECT_EQ(c.read_reply(), "+PONG\r\n");
+}
+
+TEST_F(RedisClusterTest, KeysNoRecordCanHaveAreAbsentToReadsAndRefusedByWrites) {
+  // Keys past the 1 KiB limit (one past 64 KiB once reached the node with a
+  // wrapped length and hung the connection): reads and deletes see no key,
+  // writes are refused naming the limit, alone or behind a pending write.
+  const int owner = PrimaryOf("{long}");
+  RespConn c = RespConn::tcp(ports_[owner]);
+  for (const size_t n : {shm::kMaxKeyBytes + 1, size_t(70000)}) {
+    const std::string k = "{long}" + std::string(n - 6, 'k');
+    const std::string refused =
+        "-ERR key of " + std::to_string(n) + " bytes: cachevault stores keys of 1 to 1024 bytes\r\n";
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+        {{"SET", k, "v"}, refused},          {{"SETEX", k, "10", "v"}, refused},
+        {{"INCR", k}, refused},              {{"APPEND", k, "x"}, refused},
+        {{"MSET", "{long}a", "1", k, "2"}, refused},
+        {{"GET", k}, "$-1\r\n"},             {{"EXISTS", k, k}, ":0\r\n"},
+        {{"MGET", k, "{long}a"}, "*2\r\n$-1\r\n$1\r\n1\r\n"},
+        {{"DEL", k, "{long}b"}, ":1\r\n"},   {{"EXPIRE", k, "10"}, ":0\r\n"},
+        {{"TTL", k}, ":-2\r\n"},             {{"GETDEL", k}, "$-1\r\n"},
+        {{"GETEX", k, "PERSIST"}, "$-1\r\n"}, {{"PERSIST", k}, ":0\r\n"},
+    };
+    for (const auto& [cmd, want] : cases) {
+      ASSERT_TRUE(c.send(resp_command({"MSET", "{long}a", "1", "{long}b", "2"}) + resp_command(cmd)));
+      ASSERT_EQ(c.read_reply(), "+OK\r\n") << n << " " << cmd[0];
+      EXPECT_EQ(c.read_reply(), want) << n << " " << cmd[0] << " behind a write";
+      ASSERT_TRUE(c.send(resp_command({"SET", "{long}b", "2"})));
+      ASSERT_EQ(c.read_reply(), "+OK\r\n");
+      ASSERT_TRUE(c.send(resp_command(cmd)));
+      EXPECT_EQ(c.read_reply(), want) << n << " " << cmd[0];
+    }
+  }
 }
 
 TEST_F(RedisClusterTest, ManyLargeValuesInOneReplyArriveWhole) {
