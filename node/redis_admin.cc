@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <initializer_list>
@@ -57,6 +59,22 @@ bool password_matches(const shm::BlockLayout& b, std::string_view pass) {
   return !want.empty() && pass == want;
 }
 
+// Redis's ACLAuthenticateUser for its one user, "default": without a
+// password configured that user takes any password (nopass).
+bool user_authenticates(const shm::BlockLayout& b, std::string_view user, std::string_view pass) {
+  if (user != "default") return false;
+  return b.config.requirepass[0] == 0 || password_matches(b, pass);
+}
+
+// Redis's clientSetNameOrReply check: printable ASCII without spaces.
+bool valid_client_name(std::string_view name) {
+  for (char ch : name)
+    if (ch < '!' || ch > '~') return false;
+  return true;
+}
+
+constexpr std::string_view kBadClientName = "ERR Client names cannot contain spaces, newlines or special characters.";
+
 uint64_t rss_bytes() {
   std::ifstream f("/proc/self/statm");
   uint64_t pages = 0, resident = 0;
@@ -76,25 +94,28 @@ void RedisService::cmd_hello(Connection& c, const std::vector<std::string_view>&
     proto = int(v);
     i = 2;
   }
-  bool authed = c.authenticated;
-  std::string name = c.name;
+  // As Redis: each option takes effect as it is read, so an AUTH or
+  // SETNAME before a bad option stays done.
   for (; i < a.size(); ++i) {
     const std::string o = lower(a[i]);
     if (o == "auth" && i + 2 < a.size()) {
-      if (a[i + 1] != "default" || !password_matches(b_, a[i + 2]))
+      if (!user_authenticates(b_, a[i + 1], a[i + 2]))
         return c.reply().error("WRONGPASS invalid username-password pair or user is disabled.");
-      authed = true;
+      c.authenticated = true;
       i += 2;
     } else if (o == "setname" && i + 1 < a.size()) {
-      name = std::string(a[i + 1]);
+      if (!valid_client_name(a[i + 1])) return c.reply().error(kBadClientName);
+      c.name = std::string(a[i + 1]);
       ++i;
     } else {
       return c.reply().error("ERR Syntax error in HELLO option '" + std::string(a[i]) + "'");
     }
   }
-  if (!authed) return c.reply().error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
-  c.authenticated = authed;
-  c.name = name;
+  if (!c.authenticated)
+    return c.reply().error(
+        "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> "
+        "<pass> option can be used to authenticate the client and select the RESP protocol version at the same "
+        "time");
   c.protocol = proto;
   resp::ReplyWriter w = c.reply();
   w.map(7);
@@ -116,12 +137,11 @@ void RedisService::cmd_hello(Connection& c, const std::vector<std::string_view>&
 
 void RedisService::cmd_auth(Connection& c, const std::vector<std::string_view>& a) {
   if (a.size() > 3) return c.reply().error("ERR syntax error");
-  if (b_.config.requirepass[0] == 0)
+  if (a.size() == 2 && b_.config.requirepass[0] == 0)
     return c.reply().error(
         "ERR AUTH <password> called without any password configured for the default user. Are you sure your "
         "configuration is correct?");
-  const bool user_ok = a.size() == 2 || a[1] == "default";
-  if (!user_ok || !password_matches(b_, a.back()))
+  if (!user_authenticates(b_, a.size() == 2 ? "default" : a[1], a.back()))
     return c.reply().error("WRONGPASS invalid username-password pair or user is disabled.");
   c.authenticated = true;
   c.reply().ok();
@@ -142,21 +162,42 @@ void RedisService::cmd_client(Connection& c, const std::vector<std::string_view>
   if (sub == "id" && a.size() == 2) return w.integer(int64_t(c.id));
   if (sub == "getname" && a.size() == 2) return c.name.empty() ? w.null() : w.bulk(c.name);
   if (sub == "setname" && a.size() == 3) {
-    for (char ch : a[2])
-      if (ch < '!' || ch > '~')
-        return w.error("ERR Client names cannot contain spaces, newlines or special characters.");
+    if (!valid_client_name(a[2])) return w.error(kBadClientName);
     c.name = std::string(a[2]);
     return w.ok();
   }
   if (sub == "info" && a.size() == 2) return w.verbatim(client_info(c) + "\n");
   if (sub == "list") {
+    // CLIENT LIST [TYPE type | ID id ...], as Redis 7.0 reads it; every
+    // connection here is of type normal.
     std::string out;
+    if (a.size() == 4 && lower(a[2]) == "type") {
+      const std::string type = lower(a[3]);
+      if (type != "normal" && type != "master" && type != "slave" && type != "replica" && type != "pubsub")
+        return w.error("ERR Unknown client type '" + std::string(a[3]) + "'");
+      if (type != "normal") return w.verbatim(out);
+    } else if (a.size() > 3 && lower(a[2]) == "id") {
+      for (size_t i = 3; i < a.size(); ++i) {
+        int64_t want = 0;
+        if (!parse_int64(a[i], &want)) return w.error("ERR Invalid client ID");
+        auto it = connections_.find(uint64_t(want));
+        if (auto other = it == connections_.end() ? nullptr : it->second.lock()) out += client_info(*other) + "\n";
+      }
+      return w.verbatim(out);
+    } else if (a.size() != 2) {
+      return w.error("ERR syntax error");
+    }
     for (const auto& [id, weak] : connections_)
       if (auto other = weak.lock()) out += client_info(*other) + "\n";
     return w.verbatim(out);
   }
-  if (sub == "setinfo" && a.size() == 4) return w.ok();
-  if (sub == "reply" && a.size() == 3 && lower(a[2]) == "on") return w.ok();
+  if (sub == "setinfo" && a.size() == 4) return w.ok();  // Redis 7.2's; newer clients send it
+  if (sub == "reply" && a.size() == 3) {
+    const std::string mode = lower(a[2]);
+    if (mode == "on") return w.ok();
+    if (mode == "off" || mode == "skip") return w.error("ERR CLIENT REPLY " + upper(mode) + " is not supported here");
+    return w.error("ERR syntax error");
+  }
   if (sub == "help") {
     w.array(5);
     w.simple("CLIENT <subcommand> [<arg> ...]. Subcommands are:");
@@ -206,9 +247,31 @@ void RedisService::cmd_command(Connection& c, const std::vector<std::string_view
   }
   const std::string sub = lower(a[1]);
   if (sub == "count" && a.size() == 2) return w.integer(int64_t(all.size()));
-  if (sub == "list" && a.size() == 2) {
-    w.array(all.size());
-    for (const auto& s : all) w.bulk(s.name);
+  if (sub == "list") {
+    // COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN glob]
+    std::string_view filter, arg;
+    if (a.size() == 5 && lower(a[2]) == "filterby") {
+      filter = a[3];
+      arg = a[4];
+      const std::string f = lower(filter);
+      if (f != "module" && f != "aclcat" && f != "pattern") return w.error("ERR syntax error");
+    } else if (a.size() != 2) {
+      return w.error("ERR syntax error");
+    }
+    const std::string f = lower(filter);
+    std::vector<std::string_view> names;
+    for (const auto& s : all) {
+      if (f == "module") continue;  // no module commands here
+      if (f == "aclcat") {
+        const std::string cat = "@" + lower(arg);
+        const std::string cats = " " + std::string(s.acl) + " ";
+        if (cats.find(" " + cat + " ") == std::string::npos) continue;
+      }
+      if (f == "pattern" && !resp::glob_match(arg, s.name, true)) continue;
+      names.push_back(s.name);
+    }
+    w.array(names.size());
+    for (auto n : names) w.bulk(n);
     return;
   }
   if (sub == "info") {
@@ -220,7 +283,7 @@ void RedisService::cmd_command(Connection& c, const std::vector<std::string_view
     w.array(a.size() - 2);
     for (size_t i = 2; i < a.size(); ++i) {
       const resp::CommandSpec* s = resp::find_command(a[i]);
-      s ? command_entry(w, *s) : w.null_array();
+      s ? command_entry(w, *s) : w.null();
     }
     return;
   }
@@ -248,10 +311,11 @@ void RedisService::cmd_command(Connection& c, const std::vector<std::string_view
   if (sub == "getkeys" && a.size() >= 3) {
     const resp::CommandSpec* s = resp::find_command(a[2]);
     if (!s) return w.error("ERR Invalid command specified");
+    if (s->first_key <= 0) return w.error("ERR The command has no key arguments");
     std::vector<std::string_view> args(a.begin() + 2, a.end());
     if (!resp::arity_ok(*s, args.size())) return w.error("ERR Invalid number of arguments specified for command");
     const auto keys = resp::key_positions(*s, args.size());
-    if (keys.empty()) return w.error("ERR The command has no key arguments");
+    if (keys.empty()) return w.error("ERR Invalid arguments specified for command");
     w.array(keys.size());
     for (size_t k : keys) w.bulk(args[k]);
     return;
@@ -261,13 +325,33 @@ void RedisService::cmd_command(Connection& c, const std::vector<std::string_view
 
 void RedisService::cmd_config(Connection& c, const std::vector<std::string_view>& a) {
   resp::ReplyWriter w = c.reply();
-  if (lower(a[1]) != "get" || a.size() < 3) return w.error(unknown_subcommand("config", a[1]));
   // The settings clients ask for (redis-benchmark reads save and appendonly).
   const std::string port = std::to_string(node_port(id_));
   const std::vector<std::pair<std::string, std::string>> known{
       {"save", ""}, {"appendonly", "no"}, {"cluster-enabled", "yes"}, {"databases", "1"}, {"port", port},
       {"maxmemory", std::to_string(b_.config.node_memory)}, {"proto-max-bulk-len", std::to_string(shm::kMaxValueBytes)},
+      {"maxmemory-policy", "noeviction"}, {"timeout", "0"}, {"maxclients", "10000"},
   };
+  const std::string sub = lower(a[1]);
+  if (sub == "resetstat") {
+    keyspace_hits_ = keyspace_misses_ = total_commands_ = 0;
+    return w.ok();
+  }
+  if (sub == "set") {
+    // Nothing can be changed at run time; setting a value to what it
+    // already is (test set-ups often turn persistence off) is fine.
+    if (a.size() % 2 != 0) return w.error("ERR wrong number of arguments for 'config|set' command");
+    for (size_t i = 2; i < a.size(); i += 2) {
+      const std::string name = lower(a[i]);
+      const auto it = std::find_if(known.begin(), known.end(), [&](const auto& kv) { return kv.first == name; });
+      if (it == known.end())
+        return w.error("ERR Unknown option or number of arguments for CONFIG SET - '" + std::string(a[i]) + "'");
+      if (lower(a[i + 1]) != it->second)
+        return w.error("ERR CONFIG SET failed (possibly related to argument '" + std::string(a[i]) +
+                       "') - cachevault cannot change it at run time");
+    }
+    return w.ok();
+  }
   std::vector<const std::pair<std::string, std::string>*> hits;
   for (const auto& kv : known)
     for (size_t i = 2; i < a.size(); ++i)
@@ -286,8 +370,18 @@ void RedisService::cmd_scan(Connection& c, const std::vector<std::string_view>& 
   // The cursor is the next hash slot to look at: it means the same under
   // any table, so a scan survives partitions moving; each call covers
   // whole slots, so no key of a slot is left between two calls.
-  int64_t cursor = 0;
-  if (!parse_int64(a[1], &cursor) || cursor < 0) return c.reply().error("ERR invalid cursor");
+  // Read as Redis's parseScanCursorOrReply reads it (strtoul: a sign is
+  // taken, "-1" wraps to the largest cursor); any cursor past the last
+  // slot has nothing left.
+  uint64_t cursor = 0;
+  {
+    const std::string text(a[1]);
+    char* end = nullptr;
+    errno = 0;
+    cursor = std::strtoull(text.c_str(), &end, 10);
+    if ((!text.empty() && std::isspace((unsigned char)text[0])) || *end != '\0' || errno == ERANGE)
+      return c.reply().error("ERR invalid cursor");
+  }
   std::string_view pattern;
   bool has_pattern = false;
   int64_t count = 10;
@@ -314,7 +408,7 @@ void RedisService::cmd_scan(Connection& c, const std::vector<std::string_view>& 
   }
   shm::refresh_table(b_, &table_);
   std::vector<std::string> keys;
-  uint32_t slot = uint32_t(std::min<int64_t>(cursor, resp::kSlotCount));
+  uint32_t slot = uint32_t(std::min<uint64_t>(cursor, resp::kSlotCount));
   while (slot < resp::kSlotCount && keys.size() < size_t(count)) {
     const uint32_t p = partition_of_slot(slot, store_.partitions());
     const uint32_t end = first_slot_of(p + 1, store_.partitions());
@@ -366,10 +460,8 @@ void RedisService::cmd_keys(Connection& c, const std::vector<std::string_view>& 
 }
 
 void RedisService::cmd_flush(Connection& c, const std::vector<std::string_view>& a) {
-  for (size_t i = 1; i < a.size(); ++i) {
-    const std::string o = lower(a[i]);
-    if (o != "sync" && o != "async") return c.reply().error("ERR syntax error");
-  }
+  if (a.size() > 2 || (a.size() == 2 && lower(a[1]) != "sync" && lower(a[1]) != "async"))
+    return c.reply().error("ERR syntax error");
   // As in Redis Cluster, a node empties the slots it is primary for; the
   // deletes travel the normal write path, so replicas and backups see them.
   shm::refresh_table(b_, &table_);

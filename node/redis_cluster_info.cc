@@ -90,7 +90,8 @@ void RedisService::cmd_cluster(Connection& c, const std::vector<std::string_view
   if (sub == "keyslot" && a.size() == 3) return w.integer(resp::key_slot(a[2]));
   if (sub == "countkeysinslot" && a.size() == 3) {
     int64_t slot = 0;
-    if (!parse_int64(a[2], &slot) || slot < 0 || slot >= int64_t(resp::kSlotCount)) return w.error("ERR Invalid slot");
+    if (!parse_int64(a[2], &slot)) return w.error("ERR value is not an integer or out of range");
+    if (slot < 0 || slot >= int64_t(resp::kSlotCount)) return w.error("ERR Invalid slot");
     int64_t n = 0;
     const uint64_t now_ms = shm::wall_ms();
     store_.for_each(partition_of_slot(uint32_t(slot), store_.partitions()), [&](std::string_view k, const RecordRef& r) {
@@ -100,8 +101,9 @@ void RedisService::cmd_cluster(Connection& c, const std::vector<std::string_view
   }
   if (sub == "getkeysinslot" && a.size() == 4) {
     int64_t slot = 0, count = 0;
-    if (!parse_int64(a[2], &slot) || slot < 0 || slot >= int64_t(resp::kSlotCount)) return w.error("ERR Invalid slot");
-    if (!parse_int64(a[3], &count) || count < 0) return w.error("ERR Invalid number of keys");
+    if (!parse_int64(a[2], &slot) || !parse_int64(a[3], &count))
+      return w.error("ERR value is not an integer or out of range");
+    if (slot < 0 || slot >= int64_t(resp::kSlotCount) || count < 0) return w.error("ERR Invalid slot or number of keys");
     std::vector<std::string> keys;
     const uint64_t now_ms = shm::wall_ms();
     store_.for_each(partition_of_slot(uint32_t(slot), store_.partitions()), [&](std::string_view k, const RecordRef& r) {

@@ -96,10 +96,13 @@ std::string lower(std::string_view s) {
 
 // Redis's text for a command it does not know.
 std::string unknown_command(const std::vector<std::string_view>& a) {
+  // As Redis: each argument quoted, cut to what is left of 128 bytes
+  // before its opening quote is counted.
   std::string args;
   for (size_t i = 1; i < a.size() && args.size() < 128; ++i) {
+    const size_t room = 128 - args.size();
     args += "'";
-    args.append(a[i].substr(0, 128 - std::min<size_t>(128, args.size())));
+    args.append(a[i].substr(0, room));
     args += "' ";
   }
   return "ERR unknown command '" + std::string(a[0].substr(0, 128)) + "', with args beginning with: " + args;
@@ -151,12 +154,27 @@ void RedisService::dispatch(Connection& c, const std::vector<std::string_view>& 
     return;
   }
   c.last_command = std::string(spec->name);
-  if (!c.authenticated && !(spec->flags & resp::kFlagNoAuth)) {
-    w.error("NOAUTH Authentication required.");
-    return;
-  }
+  // In Redis's order: the command, its subcommand, their arity, then AUTH.
   if (!resp::arity_ok(*spec, a.size())) {
     w.error("ERR wrong number of arguments for '" + std::string(spec->name) + "' command");
+    return;
+  }
+  if (resp::has_subcommands(*spec) && a.size() >= 2) {
+    const resp::SubcommandSpec* sub = resp::find_subcommand(spec->name, a[1]);
+    if (!sub) {
+      std::string container(a[0]);
+      for (char& ch : container) ch = char(std::toupper((unsigned char)ch));
+      w.error("ERR unknown subcommand '" + std::string(a[1].substr(0, 128)) + "'. Try " + container + " HELP.");
+      return;
+    }
+    c.last_command += "|" + std::string(sub->name);
+    if (!resp::arity_ok(*sub, a.size())) {
+      w.error("ERR wrong number of arguments for '" + c.last_command + "' command");
+      return;
+    }
+  }
+  if (!c.authenticated && !(spec->flags & resp::kFlagNoAuth)) {
+    w.error("NOAUTH Authentication required.");
     return;
   }
   uint32_t slot = 0;
@@ -178,6 +196,8 @@ void RedisService::dispatch(Connection& c, const std::vector<std::string_view>& 
     case Cmd::kSelect: {
       int64_t db = 0;
       if (!parse_int64(a[1], &db)) w.error(kNotInteger);
+      else if (db < INT32_MIN || db > INT32_MAX)
+        w.error("ERR value is out of range, value must between -2147483648 and 2147483647");  // sic, Redis's words
       else if (db != 0) w.error("ERR SELECT is not allowed in cluster mode");
       else w.ok();
       return;
@@ -191,7 +211,8 @@ void RedisService::dispatch(Connection& c, const std::vector<std::string_view>& 
     }
     case Cmd::kWait: {
       int64_t n = 0, t = 0;
-      if (!parse_int64(a[1], &n) || !parse_int64(a[2], &t)) return w.error(kNotInteger);
+      if (!parse_int64(a[1], &n)) return w.error(kNotInteger);
+      if (!parse_int64(a[2], &t)) return w.error("ERR timeout is not an integer or out of range");
       if (t < 0) return w.error("ERR timeout is negative");
       // Every write is answered only once every replica holds it, so the
       // connection's writes are on all R - 1 other copies already.

@@ -67,6 +67,18 @@ constexpr CommandSpec kCommands[] = {
     {"config", Cmd::kConfig, -2, A | N | L | S, 0, 0, 0, "@admin @slow @dangerous", "Configuration (GET only)"},
 };
 
+constexpr SubcommandSpec kSubcommands[] = {
+    {"client", "id", 2},         {"client", "getname", 2},       {"client", "setname", 3},
+    {"client", "info", 2},       {"client", "list", -2},         {"client", "reply", 3},
+    {"client", "setinfo", 4},    {"client", "help", 2},          {"command", "count", 2},
+    {"command", "docs", -2},     {"command", "getkeys", -4},     {"command", "info", -2},
+    {"command", "list", -2},     {"config", "get", -3},          {"config", "set", -4},
+    {"config", "resetstat", 2},  {"cluster", "slots", 2},        {"cluster", "shards", 2},
+    {"cluster", "nodes", 2},     {"cluster", "info", 2},         {"cluster", "myid", 2},
+    {"cluster", "keyslot", 3},   {"cluster", "countkeysinslot", 3}, {"cluster", "getkeysinslot", 4},
+    {"cluster", "help", 2},
+};
+
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
@@ -84,7 +96,23 @@ const CommandSpec* find_command(std::string_view name) {
   return nullptr;
 }
 
+bool has_subcommands(const CommandSpec& spec) {
+  for (const auto& s : kSubcommands)
+    if (s.container == spec.name) return true;
+  return false;
+}
+
+const SubcommandSpec* find_subcommand(std::string_view container, std::string_view name) {
+  for (const auto& s : kSubcommands)
+    if (s.container == container && iequals(name, s.name)) return &s;
+  return nullptr;
+}
+
 bool arity_ok(const CommandSpec& spec, size_t argc) {
+  return spec.arity > 0 ? argc == size_t(spec.arity) : argc >= size_t(-spec.arity);
+}
+
+bool arity_ok(const SubcommandSpec& spec, size_t argc) {
   return spec.arity > 0 ? argc == size_t(spec.arity) : argc >= size_t(-spec.arity);
 }
 

@@ -45,12 +45,25 @@ struct CommandSpec {
   std::string_view summary;
 };
 
+// A subcommand of a container command (CLIENT, COMMAND, CONFIG, CLUSTER)
+// that cachevault answers, with Redis's arity for it.
+struct SubcommandSpec {
+  std::string_view container;  // lower case
+  std::string_view name;       // lower case
+  int arity;                   // counts the container's name and this one's
+};
+
 // Every command, in table order.
 std::span<const CommandSpec> all_commands();
 // The spec for a command name (any case), or nullptr.
 const CommandSpec* find_command(std::string_view name);
+// True if the command takes subcommands (Redis's container commands).
+bool has_subcommands(const CommandSpec& spec);
+// The subcommand `name` (any case) of `container`, or nullptr.
+const SubcommandSpec* find_subcommand(std::string_view container, std::string_view name);
 // True if argc (name included) satisfies the command's arity.
 bool arity_ok(const CommandSpec& spec, size_t argc);
+bool arity_ok(const SubcommandSpec& spec, size_t argc);
 // Positions of the key arguments of a call (name at 0), from first/last/step.
 std::vector<size_t> key_positions(const CommandSpec& spec, size_t argc);
 // The names of the flag bits, as COMMAND lists them.

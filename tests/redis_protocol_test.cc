@@ -183,6 +183,24 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
       {"INCRBYFLOAT", "{x}f", "0.1"}, {"INCRBYFLOAT", "{x}f", "0.2"}, {"SELECT", "0"}, {"SET", "{x}e", "v", "KEEPTTL"},
       {"TTL", "{x}e"}, {"PTTL", "{x}none"}, {"PERSIST", "{x}e"}, {"MGET", "{x}e", "{x}none"},
       {"COMMAND", "COUNT", "x"}, {"CLIENT", "ID", "x"}, {"CLIENT", "SETNAME", "a b"}, {"GETEX", "{x}e"},
+      // SCAN reads its cursor as strtoul does; FLUSHALL takes one option.
+      {"SCAN", "00", "MATCH", "{x}nomatch", "COUNT", "1000"}, {"SCAN", "+0", "MATCH", "{x}nomatch", "COUNT", "1000"},
+      {"SCAN", "-1", "MATCH", "{x}nomatch", "COUNT", "1000"}, {"SCAN", " 0"}, {"SCAN", "0x"},
+      {"FLUSHALL", "ASYNC", "SYNC"}, {"FLUSHDB", "SYNC", "x"},
+      // Without a password the default user takes any; no other user exists.
+      {"AUTH", "default", "anything"}, {"AUTH", "nobody", "x"}, {"HELLO", "2", "AUTH", "nobody", "x"},
+      {"HELLO", "2", "AUTH", "default", "x", "SETNAME", "a b"}, {"HELLO", "2", "SETNAME", "a\nb"},
+      {"WAIT", "0", "abc"}, {"WAIT", "abc", "abc"}, {"WAIT", "0", "-1"},
+      {"FOO", std::string(200, 'x'), "y"}, {"SELECT", "4294967296"},
+      {"CLIENT", "LIST", "TYPE", "foo"}, {"CLIENT", "LIST", "FOO"}, {"CLIENT", "LIST", "TYPE", "pubsub"},
+      {"CLIENT", "LIST", "ID", "abc"}, {"CLIENT", "LIST", "ID", "999999"}, {"CLIENT", "NOSUCH"},
+      {"COMMAND", "INFO", "nosuch"}, {"COMMAND", "GETKEYS", "get"}, {"COMMAND", "GETKEYS", "ping", "x"},
+      {"COMMAND", "GETKEYS", "nosuch", "a"}, {"COMMAND", "GETKEYS", "get", "a", "b"},
+      {"COMMAND", "LIST", "FILTERBY", "ACLCAT", "nosuch"}, {"COMMAND", "LIST", "FILTERBY", "PATTERN", "getd*"},
+      {"COMMAND", "LIST", "x"}, {"COMMAND", "LIST", "FILTERBY", "FOO", "x"},
+      {"CONFIG", "GET"}, {"CONFIG", "SET", "nosuch", "1"}, {"CONFIG", "SET", "appendonly", "no"},
+      {"CONFIG", "SET", "appendonly"}, {"CONFIG", "GET", "maxmemory-policy"}, {"CONFIG", "GET", "timeout"},
+      {"CONFIG", "NOSUCH"},
   };
   for (const auto& cmd : cmds) {
     ASSERT_TRUE(ours.send(resp_command(cmd)));
@@ -190,6 +208,25 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
     std::string label;
     for (const auto& a : cmd) label += a + " ";
     EXPECT_EQ(ours.read_reply(), theirs.read_reply()) << label;
+  }
+  // Replies only a Redis in cluster mode gives, as redis-server 7.0 with
+  // --cluster-enabled yes gave them.
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cluster_mode{
+      {{"SELECT", "1"}, "-ERR SELECT is not allowed in cluster mode\r\n"},
+      {{"SELECT", "-1"}, "-ERR SELECT is not allowed in cluster mode\r\n"},
+      {{"CLUSTER", "KEYSLOT"}, "-ERR wrong number of arguments for 'cluster|keyslot' command\r\n"},
+      {{"CLUSTER", "MYID", "x"}, "-ERR wrong number of arguments for 'cluster|myid' command\r\n"},
+      {{"CLUSTER", "GETKEYSINSLOT", "1"}, "-ERR wrong number of arguments for 'cluster|getkeysinslot' command\r\n"},
+      {{"CLUSTER", "COUNTKEYSINSLOT", "abc"}, "-ERR value is not an integer or out of range\r\n"},
+      {{"CLUSTER", "COUNTKEYSINSLOT", "16384"}, "-ERR Invalid slot\r\n"},
+      {{"CLUSTER", "GETKEYSINSLOT", "abc", "1"}, "-ERR value is not an integer or out of range\r\n"},
+      {{"CLUSTER", "GETKEYSINSLOT", "1", "-1"}, "-ERR Invalid slot or number of keys\r\n"},
+      {{"CLUSTER", "GETKEYSINSLOT", "16384", "1"}, "-ERR Invalid slot or number of keys\r\n"},
+      {{"CLUSTER", "NOSUCH"}, "-ERR unknown subcommand 'NOSUCH'. Try CLUSTER HELP.\r\n"},
+  };
+  for (const auto& [cmd, want] : cluster_mode) {
+    ASSERT_TRUE(ours.send(resp_command(cmd)));
+    EXPECT_EQ(ours.read_reply(), want) << cmd[0] << " " << cmd[1];
   }
 }
 
