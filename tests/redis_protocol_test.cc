@@ -460,6 +460,16 @@ TEST(RedisEndpointsTest, PortBaseAndRequirePass) {
   RespConn conn = RespConn::tcp(base);
   conn.send(resp_command({"GET", "x"}));
   EXPECT_EQ(conn.read_reply(), "-NOAUTH Authentication required.\r\n");
+  // As Redis: the command, its subcommand and the arity are checked before AUTH.
+  conn.send(resp_command({"GET"}));
+  EXPECT_EQ(conn.read_reply(), "-ERR wrong number of arguments for 'get' command\r\n");
+  conn.send(resp_command({"CLIENT", "nosuch"}));
+  EXPECT_EQ(conn.read_reply(), "-ERR unknown subcommand 'nosuch'. Try CLIENT HELP.\r\n");
+  conn.send(resp_command({"HELLO", "3"}));
+  EXPECT_EQ(conn.read_reply(),
+            "-NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> "
+            "<pass> option can be used to authenticate the client and select the RESP protocol version at the same "
+            "time\r\n");
   conn.send(resp_command({"AUTH", "wrong"}));
   EXPECT_EQ(conn.read_reply(), "-WRONGPASS invalid username-password pair or user is disabled.\r\n");
   conn.send(resp_command({"AUTH", "s3cret"}));
