@@ -134,10 +134,11 @@ void RedisService::cmd_cluster(Connection& c, const std::vector<std::string_view
       w.array(3);
       w.integer(r.first);
       w.integer(r.last);
-      w.array(3);
+      w.array(4);  // as Redis 7: ip, port, id, then a map of other endpoints (none)
       w.bulk("127.0.0.1");
       w.integer(node_port(r.owners[0]));
       w.bulk(node_name(r.owners[0]));
+      w.map(0);
     }
     return;
   }

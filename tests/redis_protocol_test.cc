@@ -373,6 +373,12 @@ TEST_F(RedisClusterTest, ClusterCommandsDescribeTheTable) {
   c.send(resp_command({"CLUSTER", "MYID"}));
   const std::string id = c.read_reply();
   EXPECT_EQ(id.substr(0, 5), "$40\r\n") << id;
+  // Each range's node as Redis 7.0 gives it: ip, port, id, other endpoints.
+  c.send(resp_command({"CLUSTER", "SLOTS"}));
+  const std::string slots = c.read_reply();
+  EXPECT_NE(slots.find("*4\r\n$9\r\n127.0.0.1\r\n:" + std::to_string(ports_[0]) + "\r\n" + id + "*0\r\n"),
+            std::string::npos)
+      << slots.substr(0, 300);
   c.send(resp_command({"CLUSTER", "NODES"}));
   const std::string nodes = c.read_reply();
   EXPECT_NE(nodes.find(id.substr(5, 40) + " 127.0.0.1:" + std::to_string(ports_[0])), std::string::npos) << nodes;
