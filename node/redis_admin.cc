@@ -212,27 +212,66 @@ void RedisService::cmd_client(Connection& c, const std::vector<std::string_view>
 
 namespace {
 
+std::vector<std::string_view> words(std::string_view text) {
+  std::vector<std::string_view> out;
+  for (std::string_view rest = text; !rest.empty();) {
+    const size_t sp = rest.find(' ');
+    out.push_back(rest.substr(0, sp));
+    rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+  }
+  return out;
+}
+
+void simple_set(resp::ReplyWriter& w, const std::vector<std::string_view>& items) {
+  w.set(items.size());
+  for (auto x : items) w.simple(x);
+}
+
+// COMMAND INFO's entry, as Redis 7.0's addReplyCommandInfo lays it out.
 void command_entry(resp::ReplyWriter& w, const resp::CommandSpec& s) {
   w.array(10);
   w.bulk(s.name);
   w.integer(s.arity);
-  const auto flags = resp::flag_names(s.flags);
-  w.set(flags.size());
-  for (auto f : flags) w.simple(f);
+  simple_set(w, resp::flag_names(s.flags));
   w.integer(s.first_key);
   w.integer(s.last_key);
   w.integer(s.step);
-  std::vector<std::string_view> acl;
-  for (std::string_view rest = s.acl; !rest.empty();) {
-    const size_t sp = rest.find(' ');
-    acl.push_back(rest.substr(0, sp));
-    rest = sp == std::string_view::npos ? std::string_view() : rest.substr(sp + 1);
+  simple_set(w, words(s.acl));
+  const auto tips = words(s.tips);
+  w.set(tips.size());
+  for (auto t : tips) w.bulk(t);
+  // One key specification: an index and a range, from first/last/step.
+  w.set(s.first_key > 0 ? 1 : 0);
+  if (s.first_key > 0) {
+    w.map(s.key_notes.empty() ? 3 : 4);
+    if (!s.key_notes.empty()) {
+      w.bulk("notes");
+      w.bulk(s.key_notes);
+    }
+    w.bulk("flags");
+    simple_set(w, words(s.key_flags));
+    w.bulk("begin_search");
+    w.map(2);
+    w.bulk("type");
+    w.bulk("index");
+    w.bulk("spec");
+    w.map(1);
+    w.bulk("index");
+    w.integer(s.first_key);
+    w.bulk("find_keys");
+    w.map(2);
+    w.bulk("type");
+    w.bulk("range");
+    w.bulk("spec");
+    w.map(3);
+    w.bulk("lastkey");
+    w.integer(s.last_key < 0 ? s.last_key : s.last_key - s.first_key);
+    w.bulk("keystep");
+    w.integer(s.step);
+    w.bulk("limit");
+    w.integer(0);
   }
-  w.set(acl.size());
-  for (auto x : acl) w.simple(x);
-  w.set(0);    // tips
-  w.array(0);  // key specifications
-  w.array(0);  // subcommands
+  w.set(0);  // subcommands: not listed
 }
 
 }  // namespace

@@ -31,6 +31,9 @@ enum CmdFlag : uint32_t {
   kFlagStale = 1u << 6,
   kFlagFast = 1u << 7,
   kFlagNoAuth = 1u << 8,     // allowed before AUTH
+  kFlagNoAsyncLoading = 1u << 9,
+  kFlagNoMulti = 1u << 10,
+  kFlagAllowBusy = 1u << 11,
 };
 
 struct CommandSpec {
@@ -43,6 +46,11 @@ struct CommandSpec {
   int step;
   std::string_view acl;   // ACL categories, space separated, e.g. "@read @string @fast"
   std::string_view summary;
+  // COMMAND INFO's key specification of the keys first_key..last_key:
+  // its flags as Redis lists them ("RW access update"), and its notes.
+  std::string_view key_flags = {};
+  std::string_view key_notes = {};
+  std::string_view tips = {};  // space separated, e.g. "request_policy:all_shards"
 };
 
 // A subcommand of a container command (CLIENT, COMMAND, CONFIG, CLUSTER)

@@ -201,6 +201,8 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
       {"CONFIG", "GET"}, {"CONFIG", "SET", "nosuch", "1"}, {"CONFIG", "SET", "appendonly", "no"},
       {"CONFIG", "SET", "appendonly"}, {"CONFIG", "GET", "maxmemory-policy"}, {"CONFIG", "GET", "timeout"},
       {"CONFIG", "NOSUCH"},
+      // Whole COMMAND INFO entries: flags, ACL categories, tips, key specifications.
+      {"COMMAND", "INFO", "get", "set", "mset", "del", "exists", "getex", "ttl", "keys", "scan", "ping", "hello", "save"},
   };
   for (const auto& cmd : cmds) {
     ASSERT_TRUE(ours.send(resp_command(cmd)));
