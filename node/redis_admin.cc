@@ -191,7 +191,15 @@ void RedisService::cmd_client(Connection& c, const std::vector<std::string_view>
       if (auto other = weak.lock()) out += client_info(*other) + "\n";
     return w.verbatim(out);
   }
-  if (sub == "setinfo" && a.size() == 4) return w.ok();  // Redis 7.2's; newer clients send it
+  if (sub == "setinfo" && a.size() == 4) {
+    // Redis 7.2's, which newer clients send on connect; checked as 7.2
+    // checks it (the values are not kept: 7.0's CLIENT INFO has no field).
+    const std::string attr = lower(a[2]);
+    if (attr != "lib-name" && attr != "lib-ver") return w.error("ERR Unrecognized option '" + std::string(a[2]) + "'");
+    if (!valid_client_name(a[3]))
+      return w.error("ERR " + std::string(a[2]) + " cannot contain spaces, newlines or special characters.");
+    return w.ok();
+  }
   if (sub == "reply" && a.size() == 3) {
     const std::string mode = lower(a[2]);
     if (mode == "on") return w.ok();
