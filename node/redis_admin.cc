@@ -2,11 +2,13 @@
 // CLIENT, COMMAND, INFO, CONFIG GET, SCAN, KEYS, FLUSHALL, BGSAVE, SAVE,
 // LASTSAVE.
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -602,7 +604,7 @@ std::string RedisService::info_text(std::string_view section) {
   auto add = [&](std::string_view name, const std::string& body) {
     if (!all && want != name) return;
     if (!out.empty()) out += "\r\n";
-    std::string title(name);
+    std::string title(name == "cpu" ? "CPU" : name);
     title[0] = char(std::toupper((unsigned char)title[0]));
     out += "# " + title + "\r\n" + body;
   };
@@ -662,6 +664,24 @@ std::string RedisService::info_text(std::string_view section) {
                            "cachevault_replication:synchronous (a write is answered once all " +
                            std::to_string(b_.config.replicas) + " copies hold it; WAIT returns " +
                            std::to_string(b_.config.replicas - 1) + " at once)\r\n");
+  if (all || want == "cpu") {
+    // getrusage of the node process, its children and this (network) thread.
+    auto secs = [](const timeval& t) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%ld.%06ld", long(t.tv_sec), long(t.tv_usec));
+      return std::string(buf);
+    };
+    rusage self{}, children{}, thread{};
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &children);
+    getrusage(RUSAGE_THREAD, &thread);
+    add("cpu", "used_cpu_sys:" + secs(self.ru_stime) + "\r\nused_cpu_user:" + secs(self.ru_utime) +
+                   "\r\nused_cpu_sys_children:" + secs(children.ru_stime) +
+                   "\r\nused_cpu_user_children:" + secs(children.ru_utime) +
+                   "\r\nused_cpu_sys_main_thread:" + secs(thread.ru_stime) +
+                   "\r\nused_cpu_user_main_thread:" + secs(thread.ru_utime) + "\r\n");
+  }
+  if (all || want == "modules") add("modules", "");
   if (all || want == "cluster") add("cluster", "cluster_enabled:1\r\n");
   if (all || want == "keyspace") {
     uint64_t expires = 0;

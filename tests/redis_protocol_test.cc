@@ -203,6 +203,7 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
       {"CONFIG", "NOSUCH"},
       // Whole COMMAND INFO entries: flags, ACL categories, tips, key specifications.
       {"COMMAND", "INFO", "get", "set", "mset", "del", "exists", "getex", "ttl", "keys", "scan", "ping", "hello", "save"},
+      {"INFO", "modules"},
   };
   for (const auto& cmd : cmds) {
     ASSERT_TRUE(ours.send(resp_command(cmd)));
@@ -373,6 +374,11 @@ TEST_F(RedisClusterTest, InfoServerNamesTheCachevaultVersion) {
   EXPECT_NE(text.find("cachevault_version:" CACHEVAULT_VERSION "\r\n"), std::string::npos) << text;
   EXPECT_NE(text.find("cachevault_node:1\r\n"), std::string::npos) << text;
   EXPECT_NE(text.find("redis_mode:cluster\r\n"), std::string::npos) << text;
+  // The CPU section as Redis names and lays it out.
+  c.send(resp_command({"INFO", "cpu"}));
+  const std::string cpu = c.read_reply();
+  EXPECT_NE(cpu.find("\r\n# CPU\r\nused_cpu_sys:"), std::string::npos) << cpu;
+  EXPECT_NE(cpu.find("\r\nused_cpu_user_main_thread:"), std::string::npos) << cpu;
 }
 
 TEST_F(RedisClusterTest, ClusterCommandsDescribeTheTable) {
