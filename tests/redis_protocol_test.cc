@@ -212,6 +212,26 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
     for (const auto& a : cmd) label += a + " ";
     EXPECT_EQ(ours.read_reply(), theirs.read_reply()) << label;
   }
+  // The same in RESP3: nulls, maps, sets and verbatim strings.
+  RespConn ours3 = RespConn::tcp(ports_[owner]);
+  RespConn theirs3 = RespConn::unix_socket(real.socket());
+  ASSERT_TRUE(ours3.send(resp_command({"HELLO", "3"})) && theirs3.send(resp_command({"HELLO", "3"})));
+  ASSERT_EQ(ours3.read_reply().substr(0, 4), theirs3.read_reply().substr(0, 4));
+  const std::vector<std::vector<std::string>> resp3{
+      {"SET", "{x}r", "1"},        {"GET", "{x}none"},          {"MGET", "{x}r", "{x}none"},
+      {"INCRBYFLOAT", "{x}r", "0.5"}, {"SET", "{x}r", "2", "GET"}, {"SET", "{x}r", "3", "NX", "GET"},
+      {"GETEX", "{x}none", "PERSIST"}, {"GETDEL", "{x}none"},   {"CONFIG", "GET", "appendonly"},
+      {"CONFIG", "GET", "nosuch"}, {"COMMAND", "INFO", "getex", "nosuch", "dbsize"},
+      {"CLIENT", "LIST", "TYPE", "pubsub"}, {"CLIENT", "GETNAME"}, {"INFO", "modules"},
+      {"HELLO", "3", "AUTH", "nobody", "x"}, {"TTL", "{x}r"},   {"EXISTS", "{x}r", "{x}r"},
+  };
+  for (const auto& cmd : resp3) {
+    ASSERT_TRUE(ours3.send(resp_command(cmd)));
+    ASSERT_TRUE(theirs3.send(resp_command(cmd)));
+    std::string label;
+    for (const auto& a : cmd) label += a + " ";
+    EXPECT_EQ(ours3.read_reply(), theirs3.read_reply()) << "RESP3 " << label;
+  }
   // Replies only a Redis in cluster mode gives, as redis-server 7.0 with
   // --cluster-enabled yes gave them.
   std::vector<std::pair<std::vector<std::string>, std::string>> cluster_mode{
