@@ -369,6 +369,16 @@ void RedisService::cmd_command(Connection& c, const std::vector<std::string_view
     for (size_t k : keys) w.bulk(args[k]);
     return;
   }
+  if (sub == "help") {
+    w.array(6);
+    w.simple("COMMAND <subcommand> [<arg> ...]. Subcommands are:");
+    w.simple("(no subcommand) | INFO [<command-name> ...]");
+    w.simple("COUNT | LIST [FILTERBY (MODULE <name>|ACLCAT <category>|PATTERN <pattern>)]");
+    w.simple("DOCS [<command-name> ...]");
+    w.simple("GETKEYS <full-command>");
+    w.simple("HELP");
+    return;
+  }
   w.error(subcommand_error("command", a[1], {"count", "list", "getkeys"}));
 }
 
@@ -382,6 +392,14 @@ void RedisService::cmd_config(Connection& c, const std::vector<std::string_view>
       {"maxmemory-policy", "noeviction"}, {"timeout", "0"}, {"maxclients", "10000"},
   };
   const std::string sub = lower(a[1]);
+  if (sub == "help") {
+    w.array(4);
+    w.simple("CONFIG <subcommand> [<arg> ...]. Subcommands are:");
+    w.simple("GET <pattern> [<pattern> ...]");
+    w.simple("SET <parameter> <value> [...] (only to the value it already has) | RESETSTAT");
+    w.simple("HELP");
+    return;
+  }
   if (sub == "resetstat") {
     keyspace_hits_ = keyspace_misses_ = total_commands_ = 0;
     return w.ok();

@@ -203,7 +203,7 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
       {"CONFIG", "NOSUCH"},
       // Whole COMMAND INFO entries: flags, ACL categories, tips, key specifications.
       {"COMMAND", "INFO", "get", "set", "mset", "del", "exists", "getex", "ttl", "keys", "scan", "ping", "hello", "save"},
-      {"INFO", "modules"},
+      {"INFO", "modules"}, {"COMMAND", "HELP", "x"}, {"CONFIG", "HELP", "x"}, {"CLIENT", "HELP", "x"},
   };
   for (const auto& cmd : cmds) {
     ASSERT_TRUE(ours.send(resp_command(cmd)));
@@ -256,6 +256,13 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
       {{"CLIENT", "SETINFO", "lib-name", "a b"}, "-ERR lib-name cannot contain spaces, newlines or special characters.\r\n"},
   };
   cluster_mode.insert(cluster_mode.end(), from_7_2.begin(), from_7_2.end());
+  // HELP lists what cachevault answers (its own text).
+  for (const std::string container : {"CLIENT", "COMMAND", "CONFIG", "CLUSTER"}) {
+    ASSERT_TRUE(ours.send(resp_command({container, "HELP"})));
+    const std::string help = ours.read_reply();
+    EXPECT_EQ(help[0], '*') << container << ": " << help;
+    EXPECT_NE(help.find("HELP"), std::string::npos) << container << ": " << help;
+  }
   for (const auto& [cmd, want] : cluster_mode) {
     ASSERT_TRUE(ours.send(resp_command(cmd)));
     EXPECT_EQ(ours.read_reply(), want) << cmd[0] << " " << cmd[1] << " " << (cmd.size() > 2 ? cmd[2] : "");
