@@ -17,16 +17,6 @@ namespace {
 
 nlohmann::json Health(TestCluster& c) { return c.status().value("partition_health", nlohmann::json::object()); }
 
-// Waits until every partition has R copies and none is moving.
-bool WaitHealthy(TestCluster& c, int timeout_ms = 20000) {
-  return wait_until(
-      [&] {
-        nlohmann::json s = c.status();
-        const auto h = s.value("partition_health", nlohmann::json::object());
-        return h.value("healthy", -1) == s.value("partitions", -2) && h.value("moving", -1) == 0;
-      },
-      timeout_ms);
-}
 
 nlohmann::json Json(const CliResult& r) {
   nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
@@ -81,7 +71,7 @@ TEST(MembershipTest, RestoreAfterANodeDeathHidesNoKey) {
   ASSERT_EQ(before.size(), 20000u);
   Kill(c, 2);
   ASSERT_EQ(c.cli({"restore", file}).rc, 0);
-  ASSERT_TRUE(WaitHealthy(c)) << c.status().dump();
+  ASSERT_TRUE(c.wait_healthy()) << c.status().dump();
   ExpectReadable(c, before, 200);
   EXPECT_EQ(Scan(c).size(), 23000u);
 }
@@ -95,7 +85,7 @@ TEST(MembershipTest, ANodeDeathIsFollowedByRCopiesAgainSoASecondDeathLosesNothin
   ASSERT_EQ(c.cli({"load", "--records", "3000"}).rc, 0);
   RecordMap before = Scan(c);
   Kill(c, 1);
-  ASSERT_TRUE(WaitHealthy(c)) << "no re-replication: " << c.status().dump();
+  ASSERT_TRUE(c.wait_healthy()) << "no re-replication: " << c.status().dump();
   EXPECT_EQ(c.serving_records(), 6000u) << "R=2 copies of 3000 records";
   Kill(c, 2);
   nlohmann::json h = Health(c);
@@ -115,7 +105,7 @@ TEST(MembershipTest, AReplicaThatFailsWritesIsFencedAndReplaced) {
   // Writes go on until node1 is fenced; afterwards they succeed everywhere.
   for (int i = 0; i < 40; ++i) c.cli({"put", "f-key-" + std::to_string(i), "new-" + std::to_string(i)});
   ASSERT_TRUE(c.wait_state("serving", 1, "fenced")) << c.status().dump();
-  ASSERT_TRUE(WaitHealthy(c)) << c.status().dump();
+  ASSERT_TRUE(c.wait_healthy()) << c.status().dump();
   for (int i = 0; i < 40; ++i)
     ASSERT_EQ(c.cli({"put", "f-key-" + std::to_string(i), "newest-" + std::to_string(i)}).rc, 0);
   // Neither remaining node may bring an old value back when the other dies.
@@ -196,7 +186,7 @@ TEST(MembershipTest, NodesStartJoinAndLeaveWhileTheDataStaysWhole) {
   EXPECT_NE(running.err.find("already"), std::string::npos) << running.err;
 
   Kill(c, 1);
-  ASSERT_TRUE(WaitHealthy(c));
+  ASSERT_TRUE(c.wait_healthy());
   CliResult st = c.cli({"node", "start", "1", "--json"});
   ASSERT_EQ(st.rc, 0) << st.err;
   nlohmann::json sj = Json(st);
@@ -216,7 +206,7 @@ TEST(MembershipTest, NodesStartJoinAndLeaveWhileTheDataStaysWhole) {
   CliResult rm = c.cli({"node", "remove", "0", "--json"});
   ASSERT_EQ(rm.rc, 0) << rm.err;
   EXPECT_EQ(c.state_of("serving", 0), "down");
-  ASSERT_TRUE(WaitHealthy(c));
+  ASSERT_TRUE(c.wait_healthy());
   EXPECT_EQ(diff_records(before, Scan(c), "before", "after start, add, remove"), "");
   ExpectReadable(c, before, 100);
   EXPECT_EQ(c.serving_records(), 10000u) << "R=2 copies, old holders dropped theirs";
@@ -243,7 +233,7 @@ TEST(MembershipTest, RebalanceByMeasuredSpeedShrinksASlowNodesShare) {
   auto held = PartitionsHeld(c);
   EXPECT_LT(held[2], held[0]) << c.status().dump();
   EXPECT_LT(held[2], held[1]) << c.status().dump();
-  ASSERT_TRUE(WaitHealthy(c));
+  ASSERT_TRUE(c.wait_healthy());
   EXPECT_EQ(diff_records(before, Scan(c), "before", "after rebalance"), "");
   // By weights again: back to the configured (equal) shares.
   ASSERT_EQ(c.cli({"rebalance"}).rc, 0);
@@ -285,7 +275,7 @@ TEST_P(MoveKillTest, LosesNothingAndHealsAfterNodeStart) {
       CliResult s = c.cli({"node", "start", std::to_string(n["id"].get<int>())});
       EXPECT_EQ(s.rc, 0) << s.err;
     }
-  ASSERT_TRUE(WaitHealthy(c)) << c.status().dump();
+  ASSERT_TRUE(c.wait_healthy()) << c.status().dump();
   EXPECT_EQ(diff_records(before, Scan(c), "before", "after healing"), "");
 }
 
@@ -326,7 +316,7 @@ TEST(MembershipTest, AcknowledgedWritesSurviveKillsStartsAddsAndRemoves) {
     ASSERT_GE(ids.size(), 3u);
     const int victim = ids[rng() % ids.size()];
     Kill(c, victim);
-    ASSERT_TRUE(WaitHealthy(c)) << "round " << round << ": " << c.status().dump();
+    ASSERT_TRUE(c.wait_healthy()) << "round " << round << ": " << c.status().dump();
     CliResult s = c.cli({"node", "start", std::to_string(victim)});
     ASSERT_EQ(s.rc, 0) << s.err;
     if (round == 0) ASSERT_EQ(c.cli({"node", "add"}).rc, 0);
@@ -341,7 +331,7 @@ TEST(MembershipTest, AcknowledgedWritesSurviveKillsStartsAddsAndRemoves) {
   kill(w2, SIGTERM);
   wait_cli(w1);
   wait_cli(w2);
-  ASSERT_TRUE(WaitHealthy(c)) << c.status().dump();
+  ASSERT_TRUE(c.wait_healthy()) << c.status().dump();
 
   // The newest acknowledged version of every key.
   std::map<std::string, uint64_t> acked;

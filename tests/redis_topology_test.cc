@@ -51,16 +51,6 @@ int Progress(const std::string& path) {
   return text.empty() ? 0 : std::atoi(text.c_str());
 }
 
-bool WaitHealthy(TestCluster& c, int timeout_ms = 30000) {
-  return wait_until(
-      [&] {
-        nlohmann::json s = c.status();
-        const auto h = s.value("partition_health", nlohmann::json::object());
-        return h.value("healthy", -1) == s.value("partitions", -2) && h.value("moving", -1) == 0;
-      },
-      timeout_ms);
-}
-
 TEST(RedisTopologyTest, RedisPyKeepsEveryAcknowledgedWriteWhileNodesJoinLeaveAndDie) {
   TestCluster cluster("rtopo");
   CliResult up = cluster.up({"--nodes", "3", "--replicas", "2"});
@@ -108,7 +98,7 @@ TEST(RedisTopologyTest, RedisPyKeepsEveryAcknowledgedWriteWhileNodesJoinLeaveAnd
   ASSERT_GT(victim, 0);
   ASSERT_EQ(kill(victim, SIGKILL), 0);
   ASSERT_TRUE(cluster.wait_state("serving", 2, "down", 20000));
-  ASSERT_TRUE(WaitHealthy(cluster)) << cluster.status().dump();
+  ASSERT_TRUE(cluster.wait_healthy(30000)) << cluster.status().dump();
   wait_progress("kill -9 of node 2");
 
   CliResult start = cluster.cli({"node", "start", "2", "--json"});

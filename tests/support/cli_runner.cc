@@ -261,6 +261,16 @@ bool TestCluster::wait_state(const std::string& role, int id, const std::string&
   return wait_until([&] { return state_of(role, id) == state; }, timeout_ms);
 }
 
+bool TestCluster::wait_healthy(int timeout_ms) {
+  return wait_until(
+      [&] {
+        nlohmann::json s = status();
+        const auto h = s.value("partition_health", nlohmann::json::object());
+        return h.value("healthy", -1) == s.value("partitions", -2) && h.value("moving", -1) == 0;
+      },
+      timeout_ms);
+}
+
 uint64_t TestCluster::serving_records() { return serving_records_in_status(status()); }
 
 std::string TestCluster::log(const std::string& process) const { return slurp(data_dir() + "/logs/" + process + ".log"); }

@@ -65,6 +65,8 @@ class TestCluster {
   std::string state_of(const std::string& role, int id);
   // Waits until the process has the state; true if it did in time.
   bool wait_state(const std::string& role, int id, const std::string& state, int timeout_ms = 5000);
+  // Waits until every partition has R copies and none is moving.
+  bool wait_healthy(int timeout_ms = 20000);
   // Sum of `records` over the serving nodes in status --json.
   uint64_t serving_records();
   // The cluster's data directory (--dir) and one process log under it.
