@@ -702,9 +702,10 @@ std::string RedisService::info_text(std::string_view section) {
   if (all || want == "modules") add("modules", "");
   if (all || want == "cluster") add("cluster", "cluster_enabled:1\r\n");
   if (all || want == "keyspace") {
-    uint64_t expires = 0;
-    const uint64_t n = count_primary_keys(&expires);
-    add("keyspace", n ? "db0:keys=" + std::to_string(n) + ",expires=" + std::to_string(expires) + ",avg_ttl=0\r\n"
+    uint64_t expires = 0, avg_ttl_ms = 0;
+    const uint64_t n = count_primary_keys(&expires, &avg_ttl_ms);
+    add("keyspace", n ? "db0:keys=" + std::to_string(n) + ",expires=" + std::to_string(expires) +
+                            ",avg_ttl=" + std::to_string(avg_ttl_ms) + "\r\n"
                       : "");
   }
   return out;

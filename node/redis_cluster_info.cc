@@ -64,19 +64,22 @@ bool RedisService::primary_here(uint32_t partition) const {
          table_.owners[partition][0] == id_;
 }
 
-uint64_t RedisService::count_primary_keys(uint64_t* expires) {
+uint64_t RedisService::count_primary_keys(uint64_t* expires, uint64_t* avg_ttl_ms) {
   shm::refresh_table(b_, &table_);
-  uint64_t n = 0, with_expiry = 0;
+  uint64_t n = 0, with_expiry = 0, ttl_sum_ms = 0;
   const uint64_t now_ms = shm::wall_ms();
   for (uint32_t p = 0; p < store_.partitions(); ++p) {
     if (!primary_here(p)) continue;
     store_.for_each(p, [&](std::string_view, const RecordRef& r) {
       if (r.tombstone || shm::is_expired(r.expire_ms, now_ms)) return;
       ++n;
-      with_expiry += r.expire_ms != 0;
+      if (r.expire_ms == 0) return;
+      ++with_expiry;
+      ttl_sum_ms += r.expire_ms - now_ms;  // not expired: later than now
     });
   }
   if (expires) *expires = with_expiry;
+  if (avg_ttl_ms) *avg_ttl_ms = with_expiry ? ttl_sum_ms / with_expiry : 0;
   return n;
 }
 

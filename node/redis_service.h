@@ -199,9 +199,10 @@ class RedisService {
   std::string node_name(int node) const;
   int node_port(int node) const;
   bool primary_here(uint32_t partition) const;
-  // Calls fn for every live key of the partitions this node is primary for.
-  // *expires (if given) gets how many of them carry an expiry.
-  uint64_t count_primary_keys(uint64_t* expires = nullptr);
+  // The live keys of the partitions this node is primary for. *expires (if
+  // given) gets how many of them carry an expiry, *avg_ttl_ms the mean time
+  // those have left (INFO keyspace's avg_ttl; Redis estimates it by sampling).
+  uint64_t count_primary_keys(uint64_t* expires = nullptr, uint64_t* avg_ttl_ms = nullptr);
 
   shm::Block& block_;
   shm::BlockLayout& b_;
