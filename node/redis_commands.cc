@@ -110,6 +110,21 @@ std::string unknown_command(const std::vector<std::string_view>& a) {
 
 constexpr std::string_view kNotInteger = "ERR value is not an integer or out of range";
 
+// GETRANGE's bytes start..end of v, both included, negative ones counted
+// from the end, as Redis's getrangeCommand clamps them (a missing key is
+// an empty value).
+std::string_view value_range(std::string_view v, int64_t start, int64_t end) {
+  if (start < 0 && end < 0 && start > end) return {};
+  const int64_t len = int64_t(v.size());
+  if (start < 0) start += len;
+  if (end < 0) end += len;
+  if (start < 0) start = 0;
+  if (end < 0) end = 0;
+  if (end >= len) end = len - 1;
+  if (start > end || len == 0) return {};
+  return v.substr(size_t(start), size_t(end - start + 1));
+}
+
 // A key a record can have. No other is ever sent to the node (the wire
 // record's key length could not even carry one past 64 KiB): reads and
 // deletes answer it as absent, writes refuse it.
@@ -266,6 +281,8 @@ void RedisService::dispatch(Connection& c, const std::vector<std::string_view>& 
     case Cmd::kIncrByFloat:
     case Cmd::kAppend:
     case Cmd::kStrlen:
+    case Cmd::kGetRange:
+    case Cmd::kSetRange:
     case Cmd::kGetDel:
     case Cmd::kTtl:
     case Cmd::kPTtl:
@@ -466,6 +483,20 @@ void RedisService::cmd_data(Connection& c, const resp::CommandSpec& spec, const 
       finish_if_nothing_queued(*op);
       return;
     }
+    case Cmd::kGetRange: {
+      // Redis's getrangeCommand: start and end first, then the key.
+      DeferredOp like;
+      if (!parse_int64(a[2], &like.range_start) || !parse_int64(a[3], &like.range_end))
+        return c.reply().error(kNotInteger);
+      if (read_direct(c, spec.cmd, a, 1, 2, &like)) return;
+      auto op = make_op(c, spec.cmd, slot, 1);
+      op->range_start = like.range_start;
+      op->range_end = like.range_end;
+      if (storable_key(a[1])) queue_get(op, 0, a[1]);
+      else op->parts[0].status = RecStatus::kOk;  // absent
+      finish_if_nothing_queued(*op);
+      return;
+    }
     case Cmd::kMSet: {
       if (a.size() % 2 == 0) return c.reply().error("ERR wrong number of arguments for 'mset' command");
       for (size_t i = 1; i < a.size(); i += 2)
@@ -521,6 +552,23 @@ void RedisService::cmd_data(Connection& c, const resp::CommandSpec& spec, const 
       queue_write(op, 0, RecOp::kAppend, 0, a[1], a[2]);
       return;
     }
+    case Cmd::kSetRange: {
+      // Redis's setrangeCommand: the offset, then (with something to
+      // write) the resulting length, then the key.
+      int64_t offset = 0;
+      if (!parse_int64(a[2], &offset)) return c.reply().error(kNotInteger);
+      if (offset < 0) return c.reply().error("ERR offset is out of range");
+      const std::string_view bytes = a[3];
+      if (!bytes.empty() && (uint64_t(offset) > shm::kMaxValueBytes || bytes.size() > shm::kMaxValueBytes - size_t(offset)))
+        return c.reply().error("ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+      if (!storable_key(a[1])) {
+        if (bytes.empty()) return c.reply().integer(0);  // nothing set on a missing key
+        return c.reply().error(unstorable_key(a[1]));
+      }
+      auto op = make_op(c, spec.cmd, slot, 1);
+      queue_write(op, 0, RecOp::kSetRange, bytes.empty() ? 0 : uint32_t(offset), a[1], bytes);
+      return;
+    }
     default: c.reply().error("ERR internal: command routed to the wrong handler"); return;
   }
 }
@@ -532,16 +580,22 @@ void RedisService::finish_if_nothing_queued(DeferredOp& op) {
   op.slot->done = true;  // the connection sends it once its input is handled
 }
 
-bool RedisService::read_direct(Connection& c, Cmd cmd, const std::vector<std::string_view>& a, size_t first) {
+bool RedisService::read_direct(Connection& c, Cmd cmd, const std::vector<std::string_view>& a, size_t first,
+                               size_t end, const DeferredOp* like) {
   // With replies owed, one of them may be a write to these keys that the
   // node has not applied yet: those reads queue behind it instead.
   if (c.has_waiting()) return false;
+  if (end == 0) end = a.size();
   DeferredOp op;
+  if (like) {
+    op.range_start = like->range_start;
+    op.range_end = like->range_end;
+  }
   op.cmd = cmd;
   op.protocol = c.protocol;
-  op.parts.resize(a.size() - first);
+  op.parts.resize(end - first);
   const uint64_t now_ms = shm::wall_ms();
-  for (size_t i = first; i < a.size(); ++i) {
+  for (size_t i = first; i < end; ++i) {
     DeferredOp::Part& p = op.parts[i - first];
     p.status = RecStatus::kOk;
     if (!storable_key(a[i])) continue;
@@ -568,6 +622,7 @@ void RedisService::finish_op(DeferredOp& op, resp::ReplyWriter& w) {
   switch (op.cmd) {
     case Cmd::kGet:
     case Cmd::kStrlen:
+    case Cmd::kGetRange:
     case Cmd::kType:
     case Cmd::kTtl:
     case Cmd::kPTtl:
@@ -577,6 +632,8 @@ void RedisService::finish_op(DeferredOp& op, resp::ReplyWriter& w) {
       first.found ? ++keyspace_hits_ : ++keyspace_misses_;
       switch (op.cmd) {
         case Cmd::kGet: first.found ? w.bulk(first.value) : w.null(); return;
+        case Cmd::kGetRange: return w.bulk(value_range(first.found ? first.value : std::string_view(),
+                                                       op.range_start, op.range_end));
         case Cmd::kStrlen: w.integer(first.found ? int64_t(first.value.size()) : 0); return;
         case Cmd::kType: w.simple(first.found ? "string" : "none"); return;
         default: {
@@ -657,7 +714,8 @@ void RedisService::finish_op(DeferredOp& op, resp::ReplyWriter& w) {
     case Cmd::kIncrBy:
     case Cmd::kDecrBy:
     case Cmd::kIncrByFloat:
-    case Cmd::kAppend: {
+    case Cmd::kAppend:
+    case Cmd::kSetRange: {
       if (first.status == RecStatus::kBadRequest && !first.value.empty()) return w.error(first.value);
       if (write_failure(w, first.status)) return;
       if (op.cmd == Cmd::kIncrByFloat) return w.bulk(first.value);

@@ -57,6 +57,7 @@ struct DeferredOp {
   int protocol = 2;
   uint32_t key_slot = 0;  // every key of a command is in one slot
   uint32_t flags = 0;     // command-specific (e.g. SET ... GET)
+  int64_t range_start = 0, range_end = 0;  // GETRANGE's start and end
   uint32_t outstanding = 0;
   std::vector<Part> parts;
 };
@@ -171,7 +172,10 @@ class RedisService {
   // Reads keys straight from the store (under its shard locks) and answers
   // at once; only for a connection that owes no reply, so that no earlier
   // write of its own is still on its way to the node.
-  bool read_direct(Connection& c, resp::Cmd cmd, const std::vector<std::string_view>& a, size_t first);
+  // The keys are a[first] up to a[end] (exclusive; 0: to the last); `like`
+  // gives the command's parameters (GETRANGE's range).
+  bool read_direct(Connection& c, resp::Cmd cmd, const std::vector<std::string_view>& a, size_t first,
+                   size_t end = 0, const DeferredOp* like = nullptr);
   // Checks the keys' slot and this node's role for it; false if it
   // answered (-CROSSSLOT, -MOVED, -CLUSTERDOWN) instead.
   bool route(Connection& c, const resp::CommandSpec& spec, const std::vector<std::string_view>& a, uint32_t* slot);

@@ -233,6 +233,24 @@ bool evaluate_write_ops(const RecordStore& store, std::string_view payload,
         }
         break;
       }
+      case RecOp::kSetRange: {
+        // Redis's setrangeCommand: nothing to write answers the length
+        // held (0 and no key for a missing one).
+        const size_t offset = r.aux;
+        if (value.empty()) {
+          rep.value = std::to_string(cur ? cur->value.size() : 0);
+        } else if (offset > shm::kMaxValueBytes || value.size() > shm::kMaxValueBytes - offset) {
+          rep.status = RecStatus::kBadRequest;
+          rep.value = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+        } else {
+          std::string v = cur ? cur->value : std::string();
+          if (v.size() < offset + value.size()) v.resize(offset + value.size(), '\0');
+          v.replace(offset, value.size(), value);
+          rep.value = std::to_string(v.size());
+          write = std::optional<Held>(Held{std::move(v), kept_expiry});  // as Redis, the TTL stays
+        }
+        break;
+      }
       case RecOp::kExpire: evaluate_expire(r, value, cur, now_ms, &rep, &write); break;
       default:
         rep.status = RecStatus::kBadRequest;

@@ -1,6 +1,6 @@
 // Read-modify-write operations of the Redis front end (SET NX/XX/GET, DEL
-// counting, GETDEL, the INCR family, APPEND, the EXPIRE family, PERSIST,
-// GETEX), evaluated by the primary in
+// counting, GETDEL, the INCR family, APPEND, SETRANGE, the EXPIRE family,
+// PERSIST, GETEX), evaluated by the primary in
 // its request loop against the value it holds, so each is atomic. A batch
 // carrying them is rewritten into the plain puts and deletes that the
 // normal write path stores and replicates; the answer for each record (old

@@ -102,9 +102,12 @@ enum class RecOp : uint8_t {
   // decimal and signed (a time before now deletes the key), or empty with
   // kExpPersist; the kExp* bits of aux say which and under what condition.
   kExpire = 7,
+  // SETRANGE: value is the bytes to write at the offset in aux (at most
+  // kMaxValueBytes), zero-padding the value held; the expiry is kept.
+  kSetRange = 8,
 };
 // The last op there is: check_message refuses anything past it.
-inline constexpr uint8_t kLastRecOp = uint8_t(RecOp::kExpire);
+inline constexpr uint8_t kLastRecOp = uint8_t(RecOp::kSetRange);
 inline constexpr uint32_t kCondNx = 1;   // only if absent
 inline constexpr uint32_t kCondXx = 2;   // only if present
 inline constexpr uint32_t kCondGet = 4;  // answer the old value

@@ -129,6 +129,12 @@ TEST_F(RedisExpiryTest, TtlCommandsAnswerAsRealRedis) {
       {{"INCRBYFLOAT", "{x}n", "0.5"}, kExact}, {{"APPEND", "{x}n", "9"}, kExact}, {{"DECR", "{x}n"}, kExact},
       {{"PEXPIRETIME", "{x}n"}, kExact}, {{"MSET", "{x}n", "1", "{x}m", "2"}, kExact}, {{"TTL", "{x}n"}, kExact},
       {{"GETDEL", "{x}n"}, kExact}, {{"TTL", "{x}n"}, kExact},
+      // SETRANGE keeps the expiry; an expired key is absent to it and to GETRANGE.
+      {{"SET", "{x}sr", "hello", "PXAT", at_ms}, kExact}, {{"SETRANGE", "{x}sr", "3", "XYZ"}, kExact},
+      {{"PEXPIRETIME", "{x}sr"}, kExact}, {{"GETRANGE", "{x}sr", "1", "-2"}, kExact},
+      {{"SET", "{x}gone", "v", "PXAT", "1"}, kExact}, {{"GETRANGE", "{x}gone", "0", "-1"}, kExact},
+      {{"SETRANGE", "{x}gone", "0", ""}, kExact}, {{"SETRANGE", "{x}gone", "2", "ab"}, kExact},
+      {{"GET", "{x}gone"}, kExact}, {{"TTL", "{x}gone"}, kExact},
   };
   for (const auto& [cmd, mode] : cmds) {
     ASSERT_TRUE(ours.send(resp_command(cmd)));

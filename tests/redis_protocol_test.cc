@@ -204,6 +204,28 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
       // Whole COMMAND INFO entries: flags, ACL categories, tips, key specifications.
       {"COMMAND", "INFO", "get", "set", "mset", "del", "exists", "getex", "ttl", "keys", "scan", "ping", "hello", "save"},
       {"INFO", "modules"}, {"COMMAND", "HELP", "x"}, {"CONFIG", "HELP", "x"}, {"CLIENT", "HELP", "x"},
+      // GETRANGE and SUBSTR: negative and out-of-range ends, missing keys.
+      {"SET", "{x}gr", "Hello World"}, {"GETRANGE", "{x}gr", "0", "4"}, {"GETRANGE", "{x}gr", "-5", "-1"},
+      {"GETRANGE", "{x}gr", "-1", "-5"}, {"GETRANGE", "{x}gr", "5", "3"}, {"GETRANGE", "{x}gr", "0", "-100"},
+      {"GETRANGE", "{x}gr", "-100", "-1"}, {"GETRANGE", "{x}gr", "-100", "-99"}, {"GETRANGE", "{x}gr", "3", "1000"},
+      {"GETRANGE", "{x}gr", "11", "12"}, {"GETRANGE", "{x}gr", "9223372036854775807", "-9223372036854775808"},
+      {"GETRANGE", "{x}gr", "-9223372036854775808", "9223372036854775807"}, {"GETRANGE", "{x}none", "0", "-1"},
+      {"GETRANGE", "{x}gr", "a", "1"}, {"GETRANGE", "{x}gr", "0", "1.5"}, {"GETRANGE", "{x}gr", "0"},
+      {"GETRANGE", "{x}gr", "0", "1", "2"}, {"GETRANGE", "{x}gr", "+1", "2"}, {"SUBSTR", "{x}gr", "1", "3"},
+      {"SUBSTR", "{x}gr"}, {"SET", "{x}gi", "-12345"}, {"GETRANGE", "{x}gi", "1", "-2"},
+      {"SET", "{x}ge", ""}, {"GETRANGE", "{x}ge", "0", "-1"}, {"GETRANGE", "{x}ge", "-1", "0"},
+      {"COMMAND", "INFO", "getrange", "substr"},
+      // SETRANGE: overwrite, zero-padding, missing keys, bad offsets.
+      {"SET", "{x}sr", "Hello World"}, {"SETRANGE", "{x}sr", "6", "Redis"}, {"GET", "{x}sr"},
+      {"SETRANGE", "{x}sr", "15", "!"}, {"GET", "{x}sr"}, {"SETRANGE", "{x}srn", "3", "abc"}, {"GET", "{x}srn"},
+      {"SETRANGE", "{x}srm", "5", ""}, {"EXISTS", "{x}srm"}, {"SETRANGE", "{x}sr", "100", ""},
+      {"SETRANGE", "{x}sr", "-1", "x"}, {"SETRANGE", "{x}sr", "-1", ""}, {"SETRANGE", "{x}sr", "abc", "x"},
+      {"SETRANGE", "{x}sr", "1.5", "x"}, {"SETRANGE", "{x}sr", "536870912", "x"},
+      {"SETRANGE", "{x}sr", "9223372036854775807", "x"}, {"SETRANGE", "{x}srm", "536870912", ""},
+      {"SETRANGE", "{x}sr", "536870912", ""}, {"SETRANGE", "{x}sr", "0"}, {"SETRANGE", "{x}sr", "0", "a", "b"},
+      {"SET", "{x}si", "12345"}, {"SETRANGE", "{x}si", "1", "9"}, {"GET", "{x}si"}, {"SETRANGE", "{x}si", "0", "-"},
+      {"INCR", "{x}si"}, {"SETRANGE", "{x}srn", "0", std::string(3, '\0')}, {"STRLEN", "{x}srn"},
+      {"COMMAND", "INFO", "setrange"},
   };
   for (const auto& cmd : cmds) {
     ASSERT_TRUE(ours.send(resp_command(cmd)));
@@ -224,6 +246,8 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
       {"CONFIG", "GET", "nosuch"}, {"COMMAND", "INFO", "getex", "nosuch", "dbsize"},
       {"CLIENT", "LIST", "TYPE", "pubsub"}, {"CLIENT", "GETNAME"}, {"INFO", "modules"},
       {"HELLO", "3", "AUTH", "nobody", "x"}, {"TTL", "{x}r"},   {"EXISTS", "{x}r", "{x}r"},
+      {"GETRANGE", "{x}r", "0", "-1"}, {"GETRANGE", "{x}none", "0", "-1"}, {"SUBSTR", "{x}r", "5", "6"},
+      {"COMMAND", "INFO", "getrange"}, {"SETRANGE", "{x}r", "1", "ab"}, {"SETRANGE", "{x}none", "0", ""},
   };
   for (const auto& cmd : resp3) {
     ASSERT_TRUE(ours3.send(resp_command(cmd)));
@@ -326,6 +350,8 @@ TEST_F(RedisClusterTest, KeysNoRecordCanHaveAreAbsentToReadsAndRefusedByWrites) 
         {{"DEL", k, "{long}b"}, ":1\r\n"},   {{"EXPIRE", k, "10"}, ":0\r\n"},
         {{"TTL", k}, ":-2\r\n"},             {{"GETDEL", k}, "$-1\r\n"},
         {{"GETEX", k, "PERSIST"}, "$-1\r\n"}, {{"PERSIST", k}, ":0\r\n"},
+        {{"GETRANGE", k, "0", "-1"}, "$0\r\n\r\n"}, {{"SETRANGE", k, "1", "x"}, refused},
+        {{"SETRANGE", k, "1", ""}, ":0\r\n"},
     };
     for (const auto& [cmd, want] : cases) {
       ASSERT_TRUE(c.send(resp_command({"MSET", "{long}a", "1", "{long}b", "2"}) + resp_command(cmd)));
@@ -337,6 +363,46 @@ TEST_F(RedisClusterTest, KeysNoRecordCanHaveAreAbsentToReadsAndRefusedByWrites) 
       EXPECT_EQ(c.read_reply(), want) << n << " " << cmd[0];
     }
   }
+}
+
+TEST_F(RedisClusterTest, StringRangesBehindAWriteAndAtTheValueLimit) {
+  const int owner = PrimaryOf("{rg}");
+  RespConn c = RespConn::tcp(ports_[owner]);
+  // Pipelined: each read sees the write before it (through the node).
+  ASSERT_TRUE(c.send(resp_command({"SET", "{rg}k", "Hello World"}) + resp_command({"GETRANGE", "{rg}k", "-5", "-1"}) +
+                     resp_command({"SETRANGE", "{rg}k", "0", "J"}) + resp_command({"SUBSTR", "{rg}k", "0", "4"}) +
+                     resp_command({"SETRANGE", "{rg}k", "13", "!"}) + resp_command({"GETRANGE", "{rg}k", "10", "-1"}) +
+                     resp_command({"GETRANGE", "{rg}none", "0", "-1"})));
+  EXPECT_EQ(c.read_reply(), "+OK\r\n");
+  EXPECT_EQ(c.read_reply(), "$5\r\nWorld\r\n");
+  EXPECT_EQ(c.read_reply(), ":11\r\n");
+  EXPECT_EQ(c.read_reply(), "$5\r\nJello\r\n");
+  EXPECT_EQ(c.read_reply(), ":14\r\n");
+  EXPECT_EQ(c.read_reply(), std::string("$4\r\nd\0\0!\r\n", 10));
+  EXPECT_EQ(c.read_reply(), "$0\r\n\r\n");
+  // The result may not pass cachevault's value limit (proto-max-bulk-len).
+  const std::string limit = std::to_string(shm::kMaxValueBytes);
+  const std::string too_long = "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n";
+  c.send(resp_command({"CONFIG", "GET", "proto-max-bulk-len"}));
+  EXPECT_NE(c.read_reply().find(limit), std::string::npos);
+  c.send(resp_command({"SETRANGE", "{rg}k", limit, "x"}));
+  EXPECT_EQ(c.read_reply(), too_long);
+  c.send(resp_command({"SETRANGE", "{rg}big", std::to_string(shm::kMaxValueBytes - 1), "xy"}));
+  EXPECT_EQ(c.read_reply(), too_long);
+  c.send(resp_command({"EXISTS", "{rg}big"}));
+  EXPECT_EQ(c.read_reply(), ":0\r\n");
+  c.send(resp_command({"SETRANGE", "{rg}big", std::to_string(shm::kMaxValueBytes - 1), "x"}));
+  EXPECT_EQ(c.read_reply(30000), ":" + limit + "\r\n");
+  c.send(resp_command({"GETRANGE", "{rg}big", "-2", "-1"}));
+  EXPECT_EQ(c.read_reply(30000), std::string("$2\r\n\0x\r\n", 8));
+  // Another node redirects both.
+  RespConn other = RespConn::tcp(ports_[(owner + 1) % 3]);
+  const std::string moved = "-MOVED " + std::to_string(resp::key_slot("{rg}")) + " 127.0.0.1:" +
+                            std::to_string(ports_[owner]) + "\r\n";
+  other.send(resp_command({"GETRANGE", "{rg}k", "0", "1"}));
+  EXPECT_EQ(other.read_reply(), moved);
+  other.send(resp_command({"SETRANGE", "{rg}k", "0", "x"}));
+  EXPECT_EQ(other.read_reply(), moved);
 }
 
 TEST_F(RedisClusterTest, ManyLargeValuesInOneReplyArriveWhole) {
