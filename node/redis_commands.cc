@@ -274,6 +274,7 @@ void RedisService::dispatch(Connection& c, const std::vector<std::string_view>& 
     case Cmd::kDel:
     case Cmd::kUnlink:
     case Cmd::kExists:
+    case Cmd::kTouch:
     case Cmd::kIncr:
     case Cmd::kDecr:
     case Cmd::kIncrBy:
@@ -473,7 +474,8 @@ void RedisService::cmd_data(Connection& c, const resp::CommandSpec& spec, const 
     case Cmd::kExpireTime:
     case Cmd::kPExpireTime:
     case Cmd::kMGet:
-    case Cmd::kExists: {
+    case Cmd::kExists:
+    case Cmd::kTouch: {  // no access times to update: TOUCH counts as EXISTS
       if (read_direct(c, spec.cmd, a, 1)) return;
       auto op = make_op(c, spec.cmd, slot, a.size() - 1);
       for (size_t i = 1; i < a.size(); ++i) {
@@ -673,7 +675,8 @@ void RedisService::finish_op(DeferredOp& op, resp::ReplyWriter& w) {
         else p.found ? w.bulk(p.value) : w.null();
       }
       return;
-    case Cmd::kExists: {
+    case Cmd::kExists:
+    case Cmd::kTouch: {
       int64_t n = 0;
       for (const auto& p : op.parts) {
         if (write_failure(w, p.status)) return;

@@ -28,6 +28,7 @@ constexpr CommandSpec kCommands[] = {
     {"del", Cmd::kDel, -2, W, 1, -1, 1, "@keyspace @write @slow", "Delete keys", "RM delete", {}, kMultiShardSum},
     {"unlink", Cmd::kUnlink, -2, W | F, 1, -1, 1, "@keyspace @write @fast", "Delete keys", "RM delete", {}, kMultiShardSum},
     {"exists", Cmd::kExists, -2, R | F, 1, -1, 1, "@keyspace @read @fast", "Count the keys that exist", "RO", {}, kMultiShardSum},
+    {"touch", Cmd::kTouch, -2, R | F, 1, -1, 1, "@keyspace @read @fast", "Count the keys that exist (and touch them)", "RO", {}, kMultiShardSum},
     {"incr", Cmd::kIncr, 2, W | M | F, 1, 1, 1, "@write @string @fast", "Add one to an integer value", "RW access update", {}, {}},
     {"decr", Cmd::kDecr, 2, W | M | F, 1, 1, 1, "@write @string @fast", "Subtract one from an integer value", "RW access update", {}, {}},
     {"incrby", Cmd::kIncrBy, 3, W | M | F, 1, 1, 1, "@write @string @fast", "Add to an integer value", "RW access update", {}, {}},

@@ -15,7 +15,7 @@ enum class Cmd : uint8_t {
   kGet, kSet, kSetNx, kSetEx, kPSetEx, kGetSet, kMGet, kMSet, kDel, kUnlink, kExists,
   kIncr, kDecr, kIncrBy, kDecrBy, kIncrByFloat, kAppend, kStrlen, kGetDel, kGetEx, kGetRange, kSetRange,
   kExpire, kPExpire, kExpireAt, kPExpireAt, kTtl, kPTtl, kPersist, kExpireTime, kPExpireTime,
-  kScan, kKeys, kDbSize, kFlushAll, kFlushDb, kType,
+  kScan, kKeys, kDbSize, kFlushAll, kFlushDb, kType, kTouch,
   kPing, kEcho, kHello, kAuth, kSelect, kClient, kInfo, kCommand, kTime, kWait, kQuit,
   kCluster, kReadOnly, kReadWrite, kBgSave, kSave, kLastSave, kConfig,
 };

@@ -100,6 +100,9 @@ TEST_F(RedisClusterTest, RedisCliFollowsMovedAndEveryNodeAgrees) {
   EXPECT_EQ(Cli({"set", "{t}a", "1"}), "OK\n");
   const std::string cross = Cli({"mget", "{t}a", "b"});
   EXPECT_NE(cross.find("CROSSSLOT Keys in request don't hash to the same slot"), std::string::npos) << cross;
+  const std::string touch = Cli({"touch", "{t}a", "b"});
+  EXPECT_NE(touch.find("CROSSSLOT Keys in request don't hash to the same slot"), std::string::npos) << touch;
+  EXPECT_EQ(Cli({"touch", "{t}a", "{t}b", "{t}a"}), "2\n");
 }
 
 TEST_F(RedisClusterTest, RedisPyClusterClientWorksAcrossNodes) {
@@ -226,6 +229,9 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
       {"SET", "{x}si", "12345"}, {"SETRANGE", "{x}si", "1", "9"}, {"GET", "{x}si"}, {"SETRANGE", "{x}si", "0", "-"},
       {"INCR", "{x}si"}, {"SETRANGE", "{x}srn", "0", std::string(3, '\0')}, {"STRLEN", "{x}srn"},
       {"COMMAND", "INFO", "setrange"},
+      // TOUCH counts the keys that exist, repeats included, expired ones not.
+      {"SET", "{x}t1", "a"}, {"SET", "{x}t2", "b", "PXAT", "1"}, {"TOUCH", "{x}t1", "{x}t1", "{x}none", "{x}t2"},
+      {"TOUCH", "{x}none"}, {"TOUCH"}, {"COMMAND", "INFO", "touch"},
   };
   for (const auto& cmd : cmds) {
     ASSERT_TRUE(ours.send(resp_command(cmd)));
@@ -247,7 +253,7 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
       {"CLIENT", "LIST", "TYPE", "pubsub"}, {"CLIENT", "GETNAME"}, {"INFO", "modules"},
       {"HELLO", "3", "AUTH", "nobody", "x"}, {"TTL", "{x}r"},   {"EXISTS", "{x}r", "{x}r"},
       {"GETRANGE", "{x}r", "0", "-1"}, {"GETRANGE", "{x}none", "0", "-1"}, {"SUBSTR", "{x}r", "5", "6"},
-      {"COMMAND", "INFO", "getrange"}, {"SETRANGE", "{x}r", "1", "ab"}, {"SETRANGE", "{x}none", "0", ""},
+      {"COMMAND", "INFO", "getrange"}, {"TOUCH", "{x}r", "{x}none"}, {"SETRANGE", "{x}r", "1", "ab"}, {"SETRANGE", "{x}none", "0", ""},
   };
   for (const auto& cmd : resp3) {
     ASSERT_TRUE(ours3.send(resp_command(cmd)));
@@ -351,7 +357,7 @@ TEST_F(RedisClusterTest, KeysNoRecordCanHaveAreAbsentToReadsAndRefusedByWrites) 
         {{"TTL", k}, ":-2\r\n"},             {{"GETDEL", k}, "$-1\r\n"},
         {{"GETEX", k, "PERSIST"}, "$-1\r\n"}, {{"PERSIST", k}, ":0\r\n"},
         {{"GETRANGE", k, "0", "-1"}, "$0\r\n\r\n"}, {{"SETRANGE", k, "1", "x"}, refused},
-        {{"SETRANGE", k, "1", ""}, ":0\r\n"},
+        {{"SETRANGE", k, "1", ""}, ":0\r\n"}, {{"TOUCH", k, "{long}a", k}, ":1\r\n"},
     };
     for (const auto& [cmd, want] : cases) {
       ASSERT_TRUE(c.send(resp_command({"MSET", "{long}a", "1", "{long}b", "2"}) + resp_command(cmd)));
