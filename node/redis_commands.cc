@@ -271,6 +271,7 @@ void RedisService::dispatch(Connection& c, const std::vector<std::string_view>& 
     case Cmd::kGet:
     case Cmd::kMGet:
     case Cmd::kMSet:
+    case Cmd::kMSetNx:
     case Cmd::kDel:
     case Cmd::kUnlink:
     case Cmd::kExists:
@@ -507,6 +508,22 @@ void RedisService::cmd_data(Connection& c, const resp::CommandSpec& spec, const 
       for (size_t i = 1; i + 1 < a.size(); i += 2) queue_write(op, uint32_t(i / 2), RecOp::kPut, 0, a[i], a[i + 1]);
       return;
     }
+    case Cmd::kMSetNx: {
+      if (a.size() % 2 == 0) return c.reply().error("ERR wrong number of arguments for 'msetnx' command");
+      std::vector<std::pair<std::string_view, std::string_view>> pairs;
+      for (size_t i = 1; i < a.size(); i += 2) {
+        if (!storable_key(a[i])) return c.reply().error(unstorable_key(a[i]));
+        pairs.emplace_back(a[i], a[i + 1]);
+      }
+      // One record carries them all, so the primary decides for all at once.
+      if (msetnx_bytes(pairs) > shm::kMaxValueBytes)
+        return c.reply().error("ERR MSETNX of " + std::to_string(msetnx_bytes(pairs)) +
+                               " bytes of keys and values: cachevault takes at most " +
+                               std::to_string(shm::kMaxValueBytes) + " in one MSETNX");
+      auto op = make_op(c, spec.cmd, slot, 1);
+      queue_write(op, 0, RecOp::kMSetNx, 0, a[1], encode_msetnx(pairs));
+      return;
+    }
     case Cmd::kDel:
     case Cmd::kUnlink: {
       auto op = make_op(c, spec.cmd, slot, a.size() - 1);
@@ -698,6 +715,10 @@ void RedisService::finish_op(DeferredOp& op, resp::ReplyWriter& w) {
       if (op.cmd == Cmd::kSet && first.status == RecStatus::kNotFound) return w.null();
       w.ok();
       return;
+    case Cmd::kMSetNx:
+      if (first.status == RecStatus::kBadRequest && !first.value.empty()) return w.error(first.value);
+      if (write_failure(w, first.status)) return;
+      return w.integer(first.found ? 1 : 0);
     case Cmd::kDel:
     case Cmd::kUnlink: {
       int64_t n = 0;

@@ -1,11 +1,13 @@
 // Evaluation of the front end's read-modify-write records at the primary.
 #include "node/write_ops.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <unordered_map>
 
 #include "node/distribution.h"
@@ -76,6 +78,40 @@ std::string format_long_double(long double v) {
   }
   if (s == "-0") s = "0";
   return s;
+}
+
+size_t msetnx_bytes(const std::vector<std::pair<std::string_view, std::string_view>>& pairs) {
+  size_t n = 0;
+  for (const auto& [k, v] : pairs) n += sizeof(shm::MSetNxPair) + k.size() + v.size();
+  return n;
+}
+
+std::string encode_msetnx(const std::vector<std::pair<std::string_view, std::string_view>>& pairs) {
+  std::string out;
+  out.reserve(msetnx_bytes(pairs));
+  for (const auto& [k, v] : pairs) {
+    const shm::MSetNxPair h{uint16_t(k.size()), 0, uint32_t(v.size())};
+    out.append(reinterpret_cast<const char*>(&h), sizeof h);
+    out.append(k);
+    out.append(v);
+  }
+  return out;
+}
+
+bool decode_msetnx(std::string_view bytes, std::vector<std::pair<std::string_view, std::string_view>>* pairs) {
+  pairs->clear();
+  while (!bytes.empty()) {
+    if (bytes.size() < sizeof(shm::MSetNxPair)) return false;
+    shm::MSetNxPair h;
+    std::memcpy(&h, bytes.data(), sizeof h);
+    bytes.remove_prefix(sizeof h);
+    if (h.key_len == 0 || h.key_len > shm::kMaxKeyBytes || h.value_len > shm::kMaxValueBytes ||
+        bytes.size() < size_t(h.key_len) + h.value_len)
+      return false;
+    pairs->emplace_back(bytes.substr(0, h.key_len), bytes.substr(h.key_len, h.value_len));
+    bytes.remove_prefix(size_t(h.key_len) + h.value_len);
+  }
+  return !pairs->empty();
 }
 
 namespace {
@@ -160,13 +196,46 @@ bool evaluate_write_ops(const RecordStore& store, std::string_view payload,
       continue;
     }
     // An expired record is no record: the key is absent.
-    std::optional<Held> cur;
-    if (auto it = overlay.find(std::string(key)); it != overlay.end()) {
-      cur = it->second;
-    } else if (auto rec = store.get(p, key); rec && !rec->tombstone) {
-      cur = Held{std::move(rec->value), rec->expire_ms};
+    const auto held = [&](std::string_view k) {
+      std::optional<Held> h;
+      if (auto it = overlay.find(std::string(k)); it != overlay.end()) {
+        h = it->second;
+      } else if (auto rec = store.get(p, k); rec && !rec->tombstone) {
+        h = Held{std::move(rec->value), rec->expire_ms};
+      }
+      if (h && shm::is_expired(h->expire_ms, now_ms)) h.reset();
+      return h;
+    };
+    if (RecOp(r.op) == RecOp::kMSetNx) {
+      // Every key is checked before any is set (Redis's msetGenericCommand
+      // with nx): all or nothing, as one step of the request loop.
+      std::vector<std::pair<std::string_view, std::string_view>> pairs;
+      bool valid = decode_msetnx(value, &pairs);
+      for (size_t i = 0; valid && i < pairs.size(); ++i) valid = partition_of(pairs[i].first, partitions) == p;
+      if (!valid) {
+        rep.status = RecStatus::kBadRequest;
+        rep.value = "ERR malformed MSETNX record";
+      } else if (std::any_of(pairs.begin(), pairs.end(), [&](const auto& kv) { return held(kv.first).has_value(); })) {
+        rep.status = RecStatus::kNotFound;  // 0: nothing set
+      } else {
+        rep.value = "1";
+        for (const auto& [k, v] : pairs) {
+          // Each becomes a plain put with the request's index; the reply
+          // takes the worst of their write statuses.
+          WireRecord w{};
+          w.key_len = uint16_t(k.size());
+          w.op = uint8_t(RecOp::kPut);
+          w.index = r.index;
+          w.value_len = uint32_t(v.size());
+          b.add(w, k, v);
+          overlay[std::string(k)] = std::optional<Held>(Held{std::string(v), 0});
+        }
+        rep.writes = true;
+      }
+      replies->push_back(std::move(rep));
+      continue;
     }
-    if (cur && shm::is_expired(cur->expire_ms, now_ms)) cur.reset();
+    std::optional<Held> cur = held(key);
     const uint64_t kept_expiry = cur ? cur->expire_ms : 0;
     std::optional<std::optional<Held>> write;  // set: the record's new state
     switch (RecOp(r.op)) {
@@ -276,8 +345,13 @@ bool evaluate_write_ops(const RecordStore& store, std::string_view payload,
 }
 
 std::string encode_value_replies(const std::vector<ValueReply>& replies, const std::vector<shm::WireResult>& written) {
+  // Records of one request (MSETNX's puts) share its index: the first
+  // failure among them answers for it.
   std::unordered_map<uint32_t, RecStatus> write_status;
-  for (const auto& w : written) write_status[w.index] = RecStatus(w.status);
+  for (const auto& w : written) {
+    auto [it, added] = write_status.emplace(w.index, RecStatus(w.status));
+    if (!added && (it->second == RecStatus::kOk || it->second == RecStatus::kStale)) it->second = RecStatus(w.status);
+  }
   shm::BatchBuilder out;
   for (const auto& rep : replies) {
     RecStatus st = rep.status;

@@ -1,6 +1,6 @@
 // Read-modify-write operations of the Redis front end (SET NX/XX/GET, DEL
-// counting, GETDEL, the INCR family, APPEND, SETRANGE, the EXPIRE family,
-// PERSIST, GETEX), evaluated by the primary in
+// counting, GETDEL, the INCR family, APPEND, SETRANGE, MSETNX, the EXPIRE
+// family, PERSIST, GETEX), evaluated by the primary in
 // its request loop against the value it holds, so each is atomic. A batch
 // carrying them is rewritten into the plain puts and deletes that the
 // normal write path stores and replicates; the answer for each record (old
@@ -39,6 +39,14 @@ bool evaluate_write_ops(const RecordStore& store, std::string_view payload,
 // The kWriteValuesReply payload: each reply, with the write status of its
 // record (a failure to store or replicate replaces the answer).
 std::string encode_value_replies(const std::vector<ValueReply>& replies, const std::vector<shm::WireResult>& written);
+
+// The value of a kMSetNx record (shm::MSetNxPair layout): the pairs, or
+// their size before encoding.
+size_t msetnx_bytes(const std::vector<std::pair<std::string_view, std::string_view>>& pairs);
+std::string encode_msetnx(const std::vector<std::pair<std::string_view, std::string_view>>& pairs);
+// False if the bytes are not such pairs (lengths past the end, a key of a
+// size no record can have, a value past the limit, no pair at all).
+bool decode_msetnx(std::string_view bytes, std::vector<std::pair<std::string_view, std::string_view>>* pairs);
 
 // Redis's number formats and checks, shared with the front end.
 bool parse_int64(std::string_view s, int64_t* out);

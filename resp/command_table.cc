@@ -25,6 +25,7 @@ constexpr CommandSpec kCommands[] = {
     {"getset", Cmd::kGetSet, 3, W | M | F, 1, 1, 1, "@write @string @fast", "Set a key, returning its old value", "RW access update", {}, {}},
     {"mget", Cmd::kMGet, -2, R | F, 1, -1, 1, "@read @string @fast", "Get the values of keys", "RO access", {}, "request_policy:multi_shard"},
     {"mset", Cmd::kMSet, -3, W | M, 1, -1, 2, "@write @string @slow", "Set several keys", "OW update", {}, "request_policy:multi_shard response_policy:all_succeeded"},
+    {"msetnx", Cmd::kMSetNx, -3, W | M, 1, -1, 2, "@write @string @slow", "Set several keys if none exists", "OW insert", {}, "request_policy:multi_shard response_policy:agg_min"},
     {"del", Cmd::kDel, -2, W, 1, -1, 1, "@keyspace @write @slow", "Delete keys", "RM delete", {}, kMultiShardSum},
     {"unlink", Cmd::kUnlink, -2, W | F, 1, -1, 1, "@keyspace @write @fast", "Delete keys", "RM delete", {}, kMultiShardSum},
     {"exists", Cmd::kExists, -2, R | F, 1, -1, 1, "@keyspace @read @fast", "Count the keys that exist", "RO", {}, kMultiShardSum},

@@ -13,7 +13,7 @@ namespace cv::resp {
 // One value per command; the front end dispatches with an exhaustive switch.
 enum class Cmd : uint8_t {
   kGet, kSet, kSetNx, kSetEx, kPSetEx, kGetSet, kMGet, kMSet, kDel, kUnlink, kExists,
-  kIncr, kDecr, kIncrBy, kDecrBy, kIncrByFloat, kAppend, kStrlen, kGetDel, kGetEx, kGetRange, kSetRange,
+  kIncr, kDecr, kIncrBy, kDecrBy, kIncrByFloat, kAppend, kStrlen, kGetDel, kGetEx, kGetRange, kSetRange, kMSetNx,
   kExpire, kPExpire, kExpireAt, kPExpireAt, kTtl, kPTtl, kPersist, kExpireTime, kPExpireTime,
   kScan, kKeys, kDbSize, kFlushAll, kFlushDb, kType, kTouch,
   kPing, kEcho, kHello, kAuth, kSelect, kClient, kInfo, kCommand, kTime, kWait, kQuit,

@@ -105,9 +105,19 @@ enum class RecOp : uint8_t {
   // SETRANGE: value is the bytes to write at the offset in aux (at most
   // kMaxValueBytes), zero-padding the value held; the expiry is kept.
   kSetRange = 8,
+  // MSETNX: key is the first key; value holds every key and value (the
+  // first included), each as a MSetNxPair followed by its key and value
+  // bytes, all in the record's partition. Sets them all only if none exists.
+  kMSetNx = 9,
 };
 // The last op there is: check_message refuses anything past it.
-inline constexpr uint8_t kLastRecOp = uint8_t(RecOp::kSetRange);
+inline constexpr uint8_t kLastRecOp = uint8_t(RecOp::kMSetNx);
+struct MSetNxPair {
+  uint16_t key_len;
+  uint16_t reserved;
+  uint32_t value_len;
+};
+static_assert(sizeof(MSetNxPair) == 8);
 inline constexpr uint32_t kCondNx = 1;   // only if absent
 inline constexpr uint32_t kCondXx = 2;   // only if present
 inline constexpr uint32_t kCondGet = 4;  // answer the old value

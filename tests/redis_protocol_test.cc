@@ -103,6 +103,58 @@ TEST_F(RedisClusterTest, RedisCliFollowsMovedAndEveryNodeAgrees) {
   const std::string touch = Cli({"touch", "{t}a", "b"});
   EXPECT_NE(touch.find("CROSSSLOT Keys in request don't hash to the same slot"), std::string::npos) << touch;
   EXPECT_EQ(Cli({"touch", "{t}a", "{t}b", "{t}a"}), "2\n");
+  const std::string msetnx = Cli({"msetnx", "{t}c", "1", "d", "2"});
+  EXPECT_NE(msetnx.find("CROSSSLOT Keys in request don't hash to the same slot"), std::string::npos) << msetnx;
+  EXPECT_EQ(Cli({"msetnx", "{t}c", "1", "{t}d", "2"}, 1), "1\n");
+  EXPECT_EQ(Cli({"mget", "{t}c", "{t}d"}, 2), "1\n2\n");
+}
+
+TEST_F(RedisClusterTest, MsetnxSetsAllOrNothingUnderRacingClients) {
+  const int owner = PrimaryOf("{m}");
+  // Pipelined behind each other: the second sees the first's keys.
+  RespConn c = RespConn::tcp(ports_[owner]);
+  ASSERT_TRUE(c.send(resp_command({"MSETNX", "{m}a", "1", "{m}b", "1"}) +
+                     resp_command({"MSETNX", "{m}b", "2", "{m}c", "2"}) + resp_command({"MGET", "{m}a", "{m}b", "{m}c"})));
+  EXPECT_EQ(c.read_reply(), ":1\r\n");
+  EXPECT_EQ(c.read_reply(), ":0\r\n");
+  EXPECT_EQ(c.read_reply(), "*3\r\n$1\r\n1\r\n$1\r\n1\r\n$-1\r\n");
+  // Rounds of clients racing for one shared key, each with keys of its
+  // own: exactly one wins each round, and only its own keys exist.
+  constexpr int kClients = 8;
+  std::vector<RespConn> conns;
+  for (int i = 0; i < kClients; ++i) conns.push_back(RespConn::tcp(ports_[owner]));
+  for (int round = 0; round < 20; ++round) {
+    const std::string r = std::to_string(round);
+    for (int i = 0; i < kClients; ++i) {
+      const std::string mine = "{m}" + r + "." + std::to_string(i);
+      ASSERT_TRUE(conns[i].send(resp_command({"MSETNX", mine + ".x", "v", "{m}shared" + r, std::to_string(i),
+                                              mine + ".y", "v"})));
+    }
+    int winner = -1;
+    for (int i = 0; i < kClients; ++i) {
+      const std::string reply = conns[i].read_reply();
+      ASSERT_TRUE(reply == ":1\r\n" || reply == ":0\r\n") << reply;
+      if (reply == ":1\r\n") {
+        EXPECT_EQ(winner, -1) << "round " << r << ": two clients set the shared key";
+        winner = i;
+      }
+    }
+    ASSERT_GE(winner, 0) << "round " << r;
+    c.send(resp_command({"GET", "{m}shared" + r}));
+    EXPECT_EQ(c.read_reply(), "$1\r\n" + std::to_string(winner) + "\r\n");
+    for (int i = 0; i < kClients; ++i) {
+      const std::string mine = "{m}" + r + "." + std::to_string(i);
+      c.send(resp_command({"EXISTS", mine + ".x", mine + ".y"}));
+      EXPECT_EQ(c.read_reply(), i == winner ? ":2\r\n" : ":0\r\n") << "round " << r << " client " << i;
+    }
+  }
+  // Keys and values past what one record carries are refused, naming the limit.
+  const std::string half(shm::kMaxValueBytes / 2, 'h');
+  c.send(resp_command({"MSETNX", "{m}big1", half, "{m}big2", half}));
+  const std::string big = c.read_reply(30000);
+  EXPECT_NE(big.find("cachevault takes at most " + std::to_string(shm::kMaxValueBytes)), std::string::npos) << big;
+  c.send(resp_command({"EXISTS", "{m}big1", "{m}big2"}));
+  EXPECT_EQ(c.read_reply(), ":0\r\n");
 }
 
 TEST_F(RedisClusterTest, RedisPyClusterClientWorksAcrossNodes) {
@@ -232,6 +284,12 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
       // TOUCH counts the keys that exist, repeats included, expired ones not.
       {"SET", "{x}t1", "a"}, {"SET", "{x}t2", "b", "PXAT", "1"}, {"TOUCH", "{x}t1", "{x}t1", "{x}none", "{x}t2"},
       {"TOUCH", "{x}none"}, {"TOUCH"}, {"COMMAND", "INFO", "touch"},
+      // MSETNX: all or nothing; expired keys are absent; it sets no expiry.
+      {"MSETNX", "{x}m1", "a", "{x}m2", "b"}, {"MGET", "{x}m1", "{x}m2"}, {"MSETNX", "{x}m3", "c", "{x}m2", "d"},
+      {"EXISTS", "{x}m3"}, {"GET", "{x}m2"}, {"MSETNX", "{x}m3"}, {"MSETNX", "{x}m3", "a", "{x}m4"}, {"MSETNX"},
+      {"MSETNX", "{x}m5", "1", "{x}m5", "2"}, {"GET", "{x}m5"}, {"SET", "{x}m6", "v", "PXAT", "1"},
+      {"MSETNX", "{x}m6", "new", "{x}m7", ""}, {"MGET", "{x}m6", "{x}m7"}, {"TTL", "{x}m6"},
+      {"COMMAND", "INFO", "msetnx"},
   };
   for (const auto& cmd : cmds) {
     ASSERT_TRUE(ours.send(resp_command(cmd)));
@@ -253,7 +311,8 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
       {"CLIENT", "LIST", "TYPE", "pubsub"}, {"CLIENT", "GETNAME"}, {"INFO", "modules"},
       {"HELLO", "3", "AUTH", "nobody", "x"}, {"TTL", "{x}r"},   {"EXISTS", "{x}r", "{x}r"},
       {"GETRANGE", "{x}r", "0", "-1"}, {"GETRANGE", "{x}none", "0", "-1"}, {"SUBSTR", "{x}r", "5", "6"},
-      {"COMMAND", "INFO", "getrange"}, {"TOUCH", "{x}r", "{x}none"}, {"SETRANGE", "{x}r", "1", "ab"}, {"SETRANGE", "{x}none", "0", ""},
+      {"COMMAND", "INFO", "getrange"}, {"TOUCH", "{x}r", "{x}none"}, {"MSETNX", "{x}r", "1", "{x}r2", "2"},
+      {"MSETNX", "{x}r3", "1"}, {"SETRANGE", "{x}r", "1", "ab"}, {"SETRANGE", "{x}none", "0", ""},
   };
   for (const auto& cmd : resp3) {
     ASSERT_TRUE(ours3.send(resp_command(cmd)));
@@ -358,6 +417,7 @@ TEST_F(RedisClusterTest, KeysNoRecordCanHaveAreAbsentToReadsAndRefusedByWrites) 
         {{"GETEX", k, "PERSIST"}, "$-1\r\n"}, {{"PERSIST", k}, ":0\r\n"},
         {{"GETRANGE", k, "0", "-1"}, "$0\r\n\r\n"}, {{"SETRANGE", k, "1", "x"}, refused},
         {{"SETRANGE", k, "1", ""}, ":0\r\n"}, {{"TOUCH", k, "{long}a", k}, ":1\r\n"},
+        {{"MSETNX", "{long}c", "1", k, "2"}, refused},
     };
     for (const auto& [cmd, want] : cases) {
       ASSERT_TRUE(c.send(resp_command({"MSET", "{long}a", "1", "{long}b", "2"}) + resp_command(cmd)));
