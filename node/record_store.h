@@ -51,6 +51,13 @@ class RecordStore {
 
   RecordStore(uint32_t partitions, uint64_t memory_cap);
 
+  // The bytes one live record takes (MEMORY USAGE): its blob (header, the
+  // expiry if it has one, key and value) and its table slot with the
+  // table's one control byte; the allocator's own rounding is not counted.
+  static size_t record_memory(size_t key_bytes, size_t value_bytes, bool has_expiry) {
+    return sizeof(RecordBlob) + (has_expiry ? sizeof(uint64_t) : 0) + key_bytes + value_bytes + sizeof(Slot) + 1;
+  }
+
   // Stores the record if the policy lets it; on kStale, *existing holds what
   // was kept. A write that would take the node past its memory cap is kFull.
   // With expired_absent_at_ms set, a held record expired at that time counts

@@ -22,6 +22,25 @@ namespace {
 
 constexpr uint32_t kSetGet = 1;  // DeferredOp::flags: SET ... GET, GETSET
 constexpr uint32_t kSetNxInt = 2;  // SETNX answers 1 / 0
+constexpr uint32_t kObjectRefcount = 1;  // DeferredOp::flags of OBJECT: REFCOUNT (else ENCODING)
+
+// Redis's OBJECT ENCODING of a string value, as tryObjectEncoding picks it
+// for a value SET stores: "int" for one that reads back as a 64-bit integer,
+// "embstr" up to 44 bytes, "raw" past that. (Redis keeps values that APPEND
+// or SETRANGE made "raw" whatever they hold; cachevault keeps no such history.)
+std::string_view string_encoding(std::string_view v) {
+  int64_t n = 0;
+  if (v.size() <= 20 && parse_int64(v, &n)) return "int";
+  return v.size() <= 44 ? "embstr" : "raw";
+}
+
+// OBJECT REFCOUNT as Redis answers it with maxmemory-policy noeviction:
+// integers 0 to 9999 are its shared objects (refcount INT_MAX), others 1.
+int64_t string_refcount(std::string_view v) {
+  int64_t n = 0;
+  if (v.size() <= 20 && parse_int64(v, &n) && n >= 0 && n < 10000) return INT32_MAX;
+  return 1;
+}
 
 // Redis's "invalid expire time in 'x' command", with the command's name.
 std::string invalid_expire(std::string_view command) {
@@ -174,8 +193,9 @@ void RedisService::dispatch(Connection& c, const std::vector<std::string_view>& 
     w.error("ERR wrong number of arguments for '" + std::string(spec->name) + "' command");
     return;
   }
+  const resp::SubcommandSpec* sub = nullptr;
   if (resp::has_subcommands(*spec) && a.size() >= 2) {
-    const resp::SubcommandSpec* sub = resp::find_subcommand(spec->name, a[1]);
+    sub = resp::find_subcommand(spec->name, a[1]);
     if (!sub) {
       std::string container(a[0]);
       for (char& ch : container) ch = char(std::toupper((unsigned char)ch));
@@ -196,6 +216,14 @@ void RedisService::dispatch(Connection& c, const std::vector<std::string_view>& 
   if (spec->first_key > 0) {
     shm::refresh_table(b_, &table_);
     if (!route(c, *spec, a, &slot)) return;
+  } else if (sub && sub->key > 0) {
+    // A subcommand's key, routed as the key of a read.
+    resp::CommandSpec keyed = *spec;
+    keyed.first_key = keyed.last_key = sub->key;
+    keyed.step = 1;
+    keyed.flags |= resp::kFlagReadonly;
+    shm::refresh_table(b_, &table_);
+    if (!route(c, keyed, a, &slot)) return;
   }
   switch (spec->cmd) {
     case Cmd::kPing:
@@ -248,6 +276,8 @@ void RedisService::dispatch(Connection& c, const std::vector<std::string_view>& 
     case Cmd::kCommand: return cmd_command(c, a);
     case Cmd::kInfo: return cmd_info(c, a);
     case Cmd::kConfig: return cmd_config(c, a);
+    case Cmd::kObject:
+    case Cmd::kMemory: return cmd_introspect(c, *spec, a, slot);
     case Cmd::kCluster: return cmd_cluster(c, a);
     case Cmd::kScan: return cmd_scan(c, a);
     case Cmd::kKeys: return cmd_keys(c, a);
@@ -592,6 +622,55 @@ void RedisService::cmd_data(Connection& c, const resp::CommandSpec& spec, const 
   }
 }
 
+void RedisService::cmd_introspect(Connection& c, const resp::CommandSpec& spec, const std::vector<std::string_view>& a,
+                                  uint32_t slot) {
+  const std::string sub = lower(a[1]);
+  resp::ReplyWriter w = c.reply();
+  if (sub == "help") {
+    // Redis's words for the subcommands cachevault answers.
+    if (spec.cmd == Cmd::kObject) {
+      w.array(9);
+      w.simple("OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+      w.simple("ENCODING <key>");
+      w.simple("    Return the kind of internal representation used in order to store the value");
+      w.simple("    associated with a <key>.");
+      w.simple("REFCOUNT <key>");
+      w.simple("    Return the number of references of the value associated with the specified");
+      w.simple("    <key>.");
+    } else {
+      w.array(6);
+      w.simple("MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+      w.simple("USAGE <key> [SAMPLES <count>]");
+      w.simple("    Return memory in bytes used by <key> and its value. Nested values are");
+      w.simple("    sampled up to <count> times (default: 5, 0 means sample all).");
+    }
+    w.simple("HELP");
+    w.simple("    Prints this help.");
+    return;
+  }
+  DeferredOp like;
+  if (spec.cmd == Cmd::kMemory) {
+    // USAGE's options first, as Redis's memoryCommand reads them; a string
+    // has nothing to sample, so SAMPLES changes nothing.
+    for (size_t j = 3; j < a.size(); ++j) {
+      if (lower(a[j]) != "samples" || j + 1 >= a.size()) return w.error("ERR syntax error");
+      int64_t samples = 0;
+      if (!parse_int64(a[++j], &samples)) return w.error(kNotInteger);
+      if (samples < 0) return w.error("ERR syntax error");
+    }
+  } else if (sub == "refcount") {
+    like.flags = kObjectRefcount;
+  }
+  like.key_bytes = uint32_t(std::min(a[2].size(), size_t(UINT32_MAX)));
+  if (read_direct(c, spec.cmd, a, 2, 3, &like)) return;
+  auto op = make_op(c, spec.cmd, slot, 1);
+  op->flags = like.flags;
+  op->key_bytes = like.key_bytes;
+  if (storable_key(a[2])) queue_get(op, 0, a[2]);
+  else op->parts[0].status = RecStatus::kOk;  // absent
+  finish_if_nothing_queued(*op);
+}
+
 void RedisService::finish_if_nothing_queued(DeferredOp& op) {
   if (op.outstanding > 0) return;
   resp::ReplyWriter w(&op.slot->bytes, op.protocol);
@@ -609,6 +688,8 @@ bool RedisService::read_direct(Connection& c, Cmd cmd, const std::vector<std::st
   if (like) {
     op.range_start = like->range_start;
     op.range_end = like->range_end;
+    op.flags = like->flags;
+    op.key_bytes = like->key_bytes;
   }
   op.cmd = cmd;
   op.protocol = c.protocol;
@@ -715,6 +796,17 @@ void RedisService::finish_op(DeferredOp& op, resp::ReplyWriter& w) {
       if (op.cmd == Cmd::kSet && first.status == RecStatus::kNotFound) return w.null();
       w.ok();
       return;
+    case Cmd::kObject:
+      // Redis looks the key up without counting a hit or a miss.
+      if (write_failure(w, first.status)) return;
+      if (!first.found) return w.null();
+      if (op.flags & kObjectRefcount) return w.integer(string_refcount(first.value));
+      return w.bulk(string_encoding(first.value));
+    case Cmd::kMemory:
+      if (write_failure(w, first.status)) return;
+      if (!first.found) return w.null();
+      return w.integer(int64_t(RecordStore::record_memory(op.key_bytes, first.value.size(),
+                                                          first.expire_ms != 0)));
     case Cmd::kMSetNx:
       if (first.status == RecStatus::kBadRequest && !first.value.empty()) return w.error(first.value);
       if (write_failure(w, first.status)) return;

@@ -58,6 +58,7 @@ struct DeferredOp {
   uint32_t key_slot = 0;  // every key of a command is in one slot
   uint32_t flags = 0;     // command-specific (e.g. SET ... GET)
   int64_t range_start = 0, range_end = 0;  // GETRANGE's start and end
+  uint32_t key_bytes = 0;  // MEMORY USAGE: its key's length
   uint32_t outstanding = 0;
   std::vector<Part> parts;
 };
@@ -165,6 +166,9 @@ class RedisService {
   // SETEX, PSETEX, GETEX, EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, PERSIST.
   void cmd_expiry(Connection& c, const resp::CommandSpec& spec, const std::vector<std::string_view>& a, uint32_t slot);
   void cmd_data(Connection& c, const resp::CommandSpec& spec, const std::vector<std::string_view>& a, uint32_t slot);
+  // OBJECT ENCODING / REFCOUNT / HELP, MEMORY USAGE / HELP.
+  void cmd_introspect(Connection& c, const resp::CommandSpec& spec, const std::vector<std::string_view>& a,
+                      uint32_t slot);
   void finish_op(DeferredOp& op, resp::ReplyWriter& w);
   // Answers an op whose every part was settled without the node (keys no
   // record can have).

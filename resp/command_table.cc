@@ -75,6 +75,8 @@ constexpr CommandSpec kCommands[] = {
     {"save", Cmd::kSave, 1, A | N | Y | X, 0, 0, 0, "@admin @slow @dangerous", "Back the cluster up and wait"},
     {"lastsave", Cmd::kLastSave, 1, L | S | F, 0, 0, 0, "@admin @fast @dangerous", "Time of the last backup", {}, {}, "nondeterministic_output"},
     {"config", Cmd::kConfig, -2, 0, 0, 0, 0, "@slow", "Configuration (GET only)"},
+    {"object", Cmd::kObject, -2, 0, 0, 0, 0, "@slow", "How a key's value is held (ENCODING, REFCOUNT)"},
+    {"memory", Cmd::kMemory, -2, 0, 0, 0, 0, "@slow", "The memory a key takes (USAGE)"},
 };
 
 constexpr SubcommandSpec kSubcommands[] = {
@@ -87,6 +89,8 @@ constexpr SubcommandSpec kSubcommands[] = {
     {"cluster", "nodes", 2},     {"cluster", "info", 2},         {"cluster", "myid", 2},
     {"cluster", "keyslot", 3},   {"cluster", "countkeysinslot", 3}, {"cluster", "getkeysinslot", 4},
     {"cluster", "help", 2},
+    {"object", "encoding", 3, 2}, {"object", "refcount", 3, 2}, {"object", "help", 2},
+    {"memory", "usage", -3, 2},   {"memory", "help", 2},
 };
 
 bool iequals(std::string_view a, std::string_view b) {

@@ -17,7 +17,7 @@ enum class Cmd : uint8_t {
   kExpire, kPExpire, kExpireAt, kPExpireAt, kTtl, kPTtl, kPersist, kExpireTime, kPExpireTime,
   kScan, kKeys, kDbSize, kFlushAll, kFlushDb, kType, kTouch,
   kPing, kEcho, kHello, kAuth, kSelect, kClient, kInfo, kCommand, kTime, kWait, kQuit,
-  kCluster, kReadOnly, kReadWrite, kBgSave, kSave, kLastSave, kConfig,
+  kCluster, kReadOnly, kReadWrite, kBgSave, kSave, kLastSave, kConfig, kObject, kMemory,
 };
 
 // Flag bits, named as Redis's COMMAND reply names them.
@@ -59,6 +59,9 @@ struct SubcommandSpec {
   std::string_view container;  // lower case
   std::string_view name;       // lower case
   int arity;                   // counts the container's name and this one's
+  // The position of its one key (0: none), routed as a read's (OBJECT
+  // ENCODING key, MEMORY USAGE key).
+  int key = 0;
 };
 
 // Every command, in table order.

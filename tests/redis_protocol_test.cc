@@ -290,6 +290,23 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
       {"MSETNX", "{x}m5", "1", "{x}m5", "2"}, {"GET", "{x}m5"}, {"SET", "{x}m6", "v", "PXAT", "1"},
       {"MSETNX", "{x}m6", "new", "{x}m7", ""}, {"MGET", "{x}m6", "{x}m7"}, {"TTL", "{x}m6"},
       {"COMMAND", "INFO", "msetnx"},
+      // OBJECT ENCODING / REFCOUNT of values SET stores; MEMORY USAGE's options.
+      {"SET", "{x}oi", "123"}, {"OBJECT", "ENCODING", "{x}oi"}, {"OBJECT", "REFCOUNT", "{x}oi"},
+      {"SET", "{x}oi", "12345"}, {"OBJECT", "encoding", "{x}oi"}, {"OBJECT", "REFCOUNT", "{x}oi"},
+      {"SET", "{x}oi", "-5"}, {"OBJECT", "ENCODING", "{x}oi"}, {"OBJECT", "REFCOUNT", "{x}oi"},
+      {"SET", "{x}oi", "9223372036854775807"}, {"OBJECT", "ENCODING", "{x}oi"},
+      {"SET", "{x}oi", "9223372036854775808"}, {"OBJECT", "ENCODING", "{x}oi"}, {"SET", "{x}oi", "0123"},
+      {"OBJECT", "ENCODING", "{x}oi"}, {"SET", "{x}oi", "1.5"}, {"OBJECT", "ENCODING", "{x}oi"},
+      {"SET", "{x}oe", "hello"}, {"OBJECT", "ENCODING", "{x}oe"}, {"OBJECT", "REFCOUNT", "{x}oe"},
+      {"SET", "{x}oe", std::string(44, 'e')}, {"OBJECT", "ENCODING", "{x}oe"}, {"SET", "{x}or", std::string(45, 'r')},
+      {"OBJECT", "ENCODING", "{x}or"}, {"OBJECT", "REFCOUNT", "{x}or"}, {"SET", "{x}oe", ""},
+      {"OBJECT", "ENCODING", "{x}oe"}, {"OBJECT", "ENCODING", "{x}none"}, {"OBJECT", "REFCOUNT", "{x}none"},
+      {"SET", "{x}ox", "v", "PXAT", "1"}, {"OBJECT", "ENCODING", "{x}ox"}, {"MEMORY", "USAGE", "{x}ox"},
+      {"OBJECT", "ENCODING"}, {"OBJECT", "ENCODING", "{x}oe", "x"}, {"OBJECT"}, {"OBJECT", "NOSUCH", "{x}oe"},
+      {"MEMORY", "USAGE", "{x}none"}, {"MEMORY", "USAGE", "{x}none", "SAMPLES", "x"},
+      {"MEMORY", "USAGE", "{x}oe", "SAMPLES", "-1"}, {"MEMORY", "USAGE", "{x}oe", "FOO"},
+      {"MEMORY", "USAGE", "{x}oe", "SAMPLES"}, {"MEMORY", "USAGE"}, {"MEMORY"}, {"MEMORY", "NOSUCH"},
+      {"MEMORY", "USAGE", "{x}none", "samples", "0", "SAMPLES", "5"},
   };
   for (const auto& cmd : cmds) {
     ASSERT_TRUE(ours.send(resp_command(cmd)));
@@ -312,7 +329,8 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
       {"HELLO", "3", "AUTH", "nobody", "x"}, {"TTL", "{x}r"},   {"EXISTS", "{x}r", "{x}r"},
       {"GETRANGE", "{x}r", "0", "-1"}, {"GETRANGE", "{x}none", "0", "-1"}, {"SUBSTR", "{x}r", "5", "6"},
       {"COMMAND", "INFO", "getrange"}, {"TOUCH", "{x}r", "{x}none"}, {"MSETNX", "{x}r", "1", "{x}r2", "2"},
-      {"MSETNX", "{x}r3", "1"}, {"SETRANGE", "{x}r", "1", "ab"}, {"SETRANGE", "{x}none", "0", ""},
+      {"MSETNX", "{x}r3", "1"}, {"OBJECT", "ENCODING", "{x}none"}, {"OBJECT", "ENCODING", "{x}r3"},
+      {"MEMORY", "USAGE", "{x}none"}, {"SETRANGE", "{x}r", "1", "ab"}, {"SETRANGE", "{x}none", "0", ""},
   };
   for (const auto& cmd : resp3) {
     ASSERT_TRUE(ours3.send(resp_command(cmd)));
@@ -469,6 +487,55 @@ TEST_F(RedisClusterTest, StringRangesBehindAWriteAndAtTheValueLimit) {
   EXPECT_EQ(other.read_reply(), moved);
   other.send(resp_command({"SETRANGE", "{rg}k", "0", "x"}));
   EXPECT_EQ(other.read_reply(), moved);
+}
+
+TEST_F(RedisClusterTest, ObjectAndMemoryDescribeHowAKeyIsHeld) {
+  const int owner = PrimaryOf("{o}");
+  RespConn c = RespConn::tcp(ports_[owner]);
+  // MEMORY USAGE: the record's blob (a 32-byte header, 8 more with an
+  // expiry, key and value) and its 16-byte table slot with a control byte.
+  ASSERT_TRUE(c.send(resp_command({"SET", "{o}k", "hello"}) + resp_command({"MEMORY", "USAGE", "{o}k"}) +
+                     resp_command({"OBJECT", "ENCODING", "{o}k"})));
+  EXPECT_EQ(c.read_reply(), "+OK\r\n");
+  EXPECT_EQ(c.read_reply(), ":" + std::to_string(32 + 4 + 5 + 16 + 1) + "\r\n");  // behind the write
+  EXPECT_EQ(c.read_reply(), "$6\r\nembstr\r\n");
+  c.send(resp_command({"SET", "{o}t", std::string(1000, 'v'), "EX", "100"}));
+  ASSERT_EQ(c.read_reply(), "+OK\r\n");
+  c.send(resp_command({"MEMORY", "USAGE", "{o}t", "SAMPLES", "0"}));
+  EXPECT_EQ(c.read_reply(), ":" + std::to_string(32 + 8 + 4 + 1000 + 16 + 1) + "\r\n");
+  c.send(resp_command({"OBJECT", "ENCODING", "{o}t"}));
+  EXPECT_EQ(c.read_reply(), "$3\r\nraw\r\n");
+  // IDLETIME and FREQ are not kept: not answered.
+  c.send(resp_command({"OBJECT", "IDLETIME", "{o}k"}));
+  EXPECT_EQ(c.read_reply(), "-ERR unknown subcommand 'IDLETIME'. Try OBJECT HELP.\r\n");
+  c.send(resp_command({"OBJECT", "FREQ", "{o}k"}));
+  EXPECT_EQ(c.read_reply(), "-ERR unknown subcommand 'FREQ'. Try OBJECT HELP.\r\n");
+  for (const std::string container : {"OBJECT", "MEMORY"}) {
+    c.send(resp_command({container, "HELP"}));
+    const std::string help = c.read_reply();
+    EXPECT_EQ(help.substr(0, 2), container == "OBJECT" ? "*9" : "*6") << help;
+    EXPECT_NE(help.find(container == "OBJECT" ? "REFCOUNT <key>" : "USAGE <key>"), std::string::npos) << help;
+  }
+  // The key's slot routes them: another node redirects, a replica with
+  // READONLY answers.
+  const std::string moved = "-MOVED " + std::to_string(resp::key_slot("{o}")) + " 127.0.0.1:" +
+                            std::to_string(ports_[owner]) + "\r\n";
+  RespConn other = RespConn::tcp(ports_[(owner + 1) % 3]);
+  other.send(resp_command({"OBJECT", "ENCODING", "{o}k"}));
+  EXPECT_EQ(other.read_reply(), moved);
+  other.send(resp_command({"MEMORY", "USAGE", "{o}k"}));
+  EXPECT_EQ(other.read_reply(), moved);
+  int answered = 0;
+  for (int n = 1; n < 3; ++n) {
+    RespConn r = RespConn::tcp(ports_[(owner + n) % 3]);
+    r.send(resp_command({"READONLY"}));
+    ASSERT_EQ(r.read_reply(), "+OK\r\n");
+    r.send(resp_command({"OBJECT", "REFCOUNT", "{o}k"}));
+    const std::string reply = r.read_reply();
+    if (reply == ":1\r\n") ++answered;
+    else EXPECT_EQ(reply, moved);
+  }
+  EXPECT_EQ(answered, 1);  // two copies of each key: one replica besides the primary
 }
 
 TEST_F(RedisClusterTest, ManyLargeValuesInOneReplyArriveWhole) {
