@@ -360,8 +360,17 @@ void RedisService::cmd_command(Connection& c, const std::vector<std::string_view
   if (sub == "getkeys" && a.size() >= 3) {
     const resp::CommandSpec* s = resp::find_command(a[2]);
     if (!s) return w.error("ERR Invalid command specified");
-    if (s->first_key <= 0) return w.error("ERR The command has no key arguments");
     std::vector<std::string_view> args(a.begin() + 2, a.end());
+    // A container's key is its subcommand's (OBJECT ENCODING key).
+    if (const resp::SubcommandSpec* sc = resp::has_subcommands(*s) && args.size() >= 2
+                                             ? resp::find_subcommand(s->name, args[1])
+                                             : nullptr;
+        sc != nullptr && sc->key > 0) {
+      if (!resp::arity_ok(*sc, args.size())) return w.error("ERR Invalid number of arguments specified for command");
+      w.array(1);
+      return w.bulk(args[size_t(sc->key)]);
+    }
+    if (s->first_key <= 0) return w.error("ERR The command has no key arguments");
     if (!resp::arity_ok(*s, args.size())) return w.error("ERR Invalid number of arguments specified for command");
     const auto keys = resp::key_positions(*s, args.size());
     if (keys.empty()) return w.error("ERR Invalid arguments specified for command");

@@ -251,6 +251,8 @@ TEST_F(RedisClusterTest, ErrorRepliesAreWordedAsRealRedisWordsThem) {
       {"CLIENT", "LIST", "ID", "abc"}, {"CLIENT", "LIST", "ID", "999999"}, {"CLIENT", "NOSUCH"},
       {"COMMAND", "INFO", "nosuch"}, {"COMMAND", "GETKEYS", "get"}, {"COMMAND", "GETKEYS", "ping", "x"},
       {"COMMAND", "GETKEYS", "nosuch", "a"}, {"COMMAND", "GETKEYS", "get", "a", "b"},
+      {"COMMAND", "GETKEYS", "object", "encoding", "k"}, {"COMMAND", "GETKEYS", "object", "encoding"},
+      {"COMMAND", "GETKEYS", "object", "help"}, {"COMMAND", "GETKEYS", "memory", "usage", "k", "samples", "5"},
       {"COMMAND", "LIST", "FILTERBY", "ACLCAT", "nosuch"}, {"COMMAND", "LIST", "FILTERBY", "PATTERN", "getd*"},
       {"COMMAND", "LIST", "x"}, {"COMMAND", "LIST", "FILTERBY", "FOO", "x"},
       {"CONFIG", "GET"}, {"CONFIG", "SET", "nosuch", "1"}, {"CONFIG", "SET", "appendonly", "no"},
