@@ -521,14 +521,7 @@ void RedisService::cmd_data(Connection& c, const resp::CommandSpec& spec, const 
       DeferredOp like;
       if (!parse_int64(a[2], &like.range_start) || !parse_int64(a[3], &like.range_end))
         return c.reply().error(kNotInteger);
-      if (read_direct(c, spec.cmd, a, 1, 2, &like)) return;
-      auto op = make_op(c, spec.cmd, slot, 1);
-      op->range_start = like.range_start;
-      op->range_end = like.range_end;
-      if (storable_key(a[1])) queue_get(op, 0, a[1]);
-      else op->parts[0].status = RecStatus::kOk;  // absent
-      finish_if_nothing_queued(*op);
-      return;
+      return read_one_key(c, spec.cmd, a, 1, slot, like);
     }
     case Cmd::kMSet: {
       if (a.size() % 2 == 0) return c.reply().error("ERR wrong number of arguments for 'mset' command");
@@ -662,11 +655,18 @@ void RedisService::cmd_introspect(Connection& c, const resp::CommandSpec& spec, 
     like.flags = kObjectRefcount;
   }
   like.key_bytes = uint32_t(std::min(a[2].size(), size_t(UINT32_MAX)));
-  if (read_direct(c, spec.cmd, a, 2, 3, &like)) return;
-  auto op = make_op(c, spec.cmd, slot, 1);
+  read_one_key(c, spec.cmd, a, 2, slot, like);
+}
+
+void RedisService::read_one_key(Connection& c, resp::Cmd cmd, const std::vector<std::string_view>& a, size_t key,
+                                uint32_t slot, const DeferredOp& like) {
+  if (read_direct(c, cmd, a, key, key + 1, &like)) return;
+  auto op = make_op(c, cmd, slot, 1);
+  op->range_start = like.range_start;
+  op->range_end = like.range_end;
   op->flags = like.flags;
   op->key_bytes = like.key_bytes;
-  if (storable_key(a[2])) queue_get(op, 0, a[2]);
+  if (storable_key(a[key])) queue_get(op, 0, a[key]);
   else op->parts[0].status = RecStatus::kOk;  // absent
   finish_if_nothing_queued(*op);
 }

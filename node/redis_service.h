@@ -180,6 +180,11 @@ class RedisService {
   // gives the command's parameters (GETRANGE's range).
   bool read_direct(Connection& c, resp::Cmd cmd, const std::vector<std::string_view>& a, size_t first,
                    size_t end = 0, const DeferredOp* like = nullptr);
+  // The read of the one key a[key] with the parameters in `like` (range,
+  // flags): direct if it can be, else queued behind the connection's
+  // earlier commands.
+  void read_one_key(Connection& c, resp::Cmd cmd, const std::vector<std::string_view>& a, size_t key, uint32_t slot,
+                    const DeferredOp& like);
   // Checks the keys' slot and this node's role for it; false if it
   // answered (-CROSSSLOT, -MOVED, -CLUSTERDOWN) instead.
   bool route(Connection& c, const resp::CommandSpec& spec, const std::vector<std::string_view>& a, uint32_t* slot);
