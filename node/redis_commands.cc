@@ -177,6 +177,16 @@ bool write_failure(resp::ReplyWriter& w, RecStatus s) {
   return false;
 }
 
+// As write_failure, but a refusal the primary explained (a read-modify-write
+// on a value it cannot take) answers with the primary's words.
+bool part_failure(resp::ReplyWriter& w, const DeferredOp::Part& p) {
+  if (p.status == RecStatus::kBadRequest && !p.value.empty()) {
+    w.error(p.value);
+    return true;
+  }
+  return write_failure(w, p.status);
+}
+
 }  // namespace
 
 void RedisService::dispatch(Connection& c, const std::vector<std::string_view>& a) {
@@ -749,8 +759,7 @@ void RedisService::finish_op(DeferredOp& op, resp::ReplyWriter& w) {
         }
       }
     case Cmd::kGetEx:
-      if (first.status == RecStatus::kBadRequest && !first.value.empty()) return w.error(first.value);
-      if (write_failure(w, first.status)) return;
+      if (part_failure(w, first)) return;
       first.found ? ++keyspace_hits_ : ++keyspace_misses_;
       first.found ? w.bulk(first.value) : w.null();
       return;
@@ -759,8 +768,7 @@ void RedisService::finish_op(DeferredOp& op, resp::ReplyWriter& w) {
     case Cmd::kExpireAt:
     case Cmd::kPExpireAt:
     case Cmd::kPersist: {
-      if (first.status == RecStatus::kBadRequest && !first.value.empty()) return w.error(first.value);
-      if (write_failure(w, first.status)) return;
+      if (part_failure(w, first)) return;
       int64_t v = 0;
       if (first.found) parse_int64(first.value, &v);
       w.integer(v);
@@ -774,7 +782,9 @@ void RedisService::finish_op(DeferredOp& op, resp::ReplyWriter& w) {
       }
       return;
     case Cmd::kExists:
-    case Cmd::kTouch: {
+    case Cmd::kTouch:
+    case Cmd::kDel:
+    case Cmd::kUnlink: {  // how many of the keys existed (and, for DEL, went)
       int64_t n = 0;
       for (const auto& p : op.parts) {
         if (write_failure(w, p.status)) return;
@@ -808,19 +818,8 @@ void RedisService::finish_op(DeferredOp& op, resp::ReplyWriter& w) {
       return w.integer(int64_t(RecordStore::record_memory(op.key_bytes, first.value.size(),
                                                           first.expire_ms != 0)));
     case Cmd::kMSetNx:
-      if (first.status == RecStatus::kBadRequest && !first.value.empty()) return w.error(first.value);
-      if (write_failure(w, first.status)) return;
+      if (part_failure(w, first)) return;
       return w.integer(first.found ? 1 : 0);
-    case Cmd::kDel:
-    case Cmd::kUnlink: {
-      int64_t n = 0;
-      for (const auto& p : op.parts) {
-        if (write_failure(w, p.status)) return;
-        n += p.found;
-      }
-      w.integer(n);
-      return;
-    }
     case Cmd::kGetDel:
       if (write_failure(w, first.status)) return;
       first.found ? w.bulk(first.value) : w.null();
@@ -832,8 +831,7 @@ void RedisService::finish_op(DeferredOp& op, resp::ReplyWriter& w) {
     case Cmd::kIncrByFloat:
     case Cmd::kAppend:
     case Cmd::kSetRange: {
-      if (first.status == RecStatus::kBadRequest && !first.value.empty()) return w.error(first.value);
-      if (write_failure(w, first.status)) return;
+      if (part_failure(w, first)) return;
       if (op.cmd == Cmd::kIncrByFloat) return w.bulk(first.value);
       int64_t v = 0;
       parse_int64(first.value, &v);
